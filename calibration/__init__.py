@@ -1,0 +1,1 @@
+"""facedge.calibration"""

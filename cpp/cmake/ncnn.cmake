@@ -1,0 +1,158 @@
+# Provides the imported target `ncnn` for facedge.
+#
+# Order of preference:
+#   1. An installed ncnn that CMake finds (set ncnn_DIR to its lib/cmake/ncnn).
+#   2. A build of ncnn ${FACEDGE_NCNN_VERSION} cached outside the repository under
+#      ${FACEDGE_CACHE_DIR}/ncnn/<version>-<options hash>/, built on first use from
+#        - FACEDGE_NCNN_SOURCE (env or cache variable): a source archive or folder,
+#        - else the pinned upstream release tarball, downloaded.
+#
+# ncnn is built at configure time (not as an ExternalProject) so that a cache hit
+# costs nothing and every later facedge build links a finished static library.
+
+set(FACEDGE_NCNN_VERSION 20261020)
+set(FACEDGE_NCNN_URL "https://github.com/Tencent/ncnn/archive/refs/tags/${FACEDGE_NCNN_VERSION}.tar.gz")
+
+if(DEFINED ncnn_DIR OR DEFINED ENV{ncnn_DIR})
+  find_package(ncnn CONFIG REQUIRED)
+  message(STATUS "facedge: using installed ncnn from ${ncnn_DIR}")
+  return()
+endif()
+
+# Layers the supported detectors (and pnnx's / ncnn2int8's output for them) use,
+# the layers ncnn creates internally, and a margin of cheap common ones.
+set(FACEDGE_NCNN_LAYERS
+  AbsVal BatchNorm Bias BinaryOp Cast Clip Concat Convolution ConvolutionDepthWise
+  Crop Deconvolution Dequantize Dropout ELU Eltwise Exp ExpandDims Flatten Gemm
+  HardSigmoid HardSwish InnerProduct Input Interp Log MemoryData Mish Noop Packing
+  Padding Permute Pooling Power PReLU Quantize Reduction ReLU Requantize Reshape
+  Scale ShuffleChannel Sigmoid Slice Softmax Split Squeeze Swish TanH Tile UnaryOp)
+
+set(_ncnn_options
+  -DNCNN_VERSION=${FACEDGE_NCNN_VERSION}
+  -DCMAKE_BUILD_TYPE=Release
+  -DNCNN_SHARED_LIB=OFF -DNCNN_VULKAN=OFF -DNCNN_OPENMP=ON
+  -DNCNN_BUILD_TOOLS=OFF -DNCNN_BUILD_BENCHMARK=OFF -DNCNN_BUILD_EXAMPLES=OFF
+  -DNCNN_BUILD_TESTS=OFF -DNCNN_PYTHON=OFF -DNCNN_C_API=OFF
+  -DNCNN_PIXEL_DRAWING=OFF -DNCNN_PIXEL_AFFINE=OFF -DNCNN_PIXEL_ROTATE=ON
+  -DNCNN_INT8=ON -DNCNN_BF16=OFF -DNCNN_DISABLE_RTTI=OFF -DNCNN_DISABLE_EXCEPTION=OFF
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
+  # Runtime dispatch between SSE2, AVX, FMA/F16C and AVX2 kernels; the AVX512 and
+  # VNNI variants more than double the build for CPUs no Pi user benchmarks on.
+  list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=OFF -DNCNN_AVXVNNI=OFF
+       -DNCNN_FMA4=OFF -DNCNN_XOP=OFF -DNCNN_AVXNECONVERT=OFF)
+endif()
+if(CMAKE_TOOLCHAIN_FILE)
+  list(APPEND _ncnn_options -DCMAKE_TOOLCHAIN_FILE=${CMAKE_TOOLCHAIN_FILE})
+endif()
+list(APPEND _ncnn_options ${FACEDGE_NCNN_EXTRA_OPTIONS})
+
+# WITH_LAYER_* switches: everything off but the list.
+file(READ "${CMAKE_CURRENT_LIST_DIR}/ncnn_layers.txt" _all_layers)
+string(REGEX REPLACE "[\r\n]+" ";" _all_layers "${_all_layers}")
+foreach(_layer IN LISTS _all_layers)
+  if(_layer STREQUAL "")
+    continue()
+  endif()
+  string(TOLOWER "${_layer}" _option)  # ncnn's option names are lower case
+  if(_layer IN_LIST FACEDGE_NCNN_LAYERS)
+    list(APPEND _ncnn_options -DWITH_LAYER_${_option}=ON)
+  else()
+    list(APPEND _ncnn_options -DWITH_LAYER_${_option}=OFF)
+  endif()
+endforeach()
+
+if(NOT FACEDGE_CACHE_DIR)
+  if(DEFINED ENV{FACEDGE_CACHE_DIR})
+    set(FACEDGE_CACHE_DIR "$ENV{FACEDGE_CACHE_DIR}")
+  elseif(DEFINED ENV{XDG_CACHE_HOME})
+    set(FACEDGE_CACHE_DIR "$ENV{XDG_CACHE_HOME}/facedge")
+  else()
+    set(FACEDGE_CACHE_DIR "$ENV{HOME}/.cache/facedge")
+  endif()
+endif()
+
+# The cache key covers everything that changes the binary: version, options,
+# compiler, target.
+string(JOIN " " _key_text ${_ncnn_options} ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}
+       ${CMAKE_SYSTEM_PROCESSOR} ${CMAKE_CXX_COMPILER})
+string(SHA256 _key "${_key_text}")
+string(SUBSTRING "${_key}" 0 12 _key)
+set(_prefix "${FACEDGE_CACHE_DIR}/ncnn/${FACEDGE_NCNN_VERSION}-${CMAKE_SYSTEM_PROCESSOR}-${_key}")
+set(_install "${_prefix}/install")
+
+file(MAKE_DIRECTORY "${_prefix}")
+file(LOCK "${_prefix}/.lock" TIMEOUT 3600)  # two concurrent builds share one ncnn build
+
+if(NOT EXISTS "${_install}/.complete")
+  if(NOT FACEDGE_NCNN_SOURCE AND DEFINED ENV{FACEDGE_NCNN_SOURCE})
+    set(FACEDGE_NCNN_SOURCE "$ENV{FACEDGE_NCNN_SOURCE}")
+  endif()
+  set(_src_root "${_prefix}/src")
+  file(REMOVE_RECURSE "${_src_root}" "${_prefix}/build" "${_install}")
+  if(FACEDGE_NCNN_SOURCE AND IS_DIRECTORY "${FACEDGE_NCNN_SOURCE}")
+    set(_src "${FACEDGE_NCNN_SOURCE}")
+  else()
+    if(FACEDGE_NCNN_SOURCE)
+      if(NOT EXISTS "${FACEDGE_NCNN_SOURCE}")
+        message(FATAL_ERROR "FACEDGE_NCNN_SOURCE=${FACEDGE_NCNN_SOURCE}: no such file or folder (expected an ncnn ${FACEDGE_NCNN_VERSION} source archive or folder)")
+      endif()
+      set(_archive "${FACEDGE_NCNN_SOURCE}")
+    else()
+      set(_archive "${_prefix}/ncnn-${FACEDGE_NCNN_VERSION}.tar.gz")
+      message(STATUS "facedge: downloading ncnn ${FACEDGE_NCNN_VERSION} from ${FACEDGE_NCNN_URL}")
+      file(DOWNLOAD "${FACEDGE_NCNN_URL}" "${_archive}" STATUS _dl)
+      list(GET _dl 0 _dl_code)
+      if(NOT _dl_code EQUAL 0)
+        file(REMOVE "${_archive}")
+        message(FATAL_ERROR "facedge: could not download ncnn (${_dl}). Offline? Set FACEDGE_NCNN_SOURCE to an ncnn ${FACEDGE_NCNN_VERSION} source archive or folder, or ncnn_DIR to an installed ncnn.")
+      endif()
+    endif()
+    file(ARCHIVE_EXTRACT INPUT "${_archive}" DESTINATION "${_src_root}")
+    file(GLOB _top LIST_DIRECTORIES true "${_src_root}/*")
+    list(LENGTH _top _ntop)
+    if(_ntop EQUAL 1 AND IS_DIRECTORY "${_top}")
+      set(_src "${_top}")
+    else()
+      set(_src "${_src_root}")
+    endif()
+  endif()
+  if(NOT EXISTS "${_src}/src/net.h")
+    message(FATAL_ERROR "facedge: ${_src} does not look like ncnn source (no src/net.h)")
+  endif()
+
+  cmake_host_system_information(RESULT _ncpu QUERY NUMBER_OF_LOGICAL_CORES)
+  message(STATUS "facedge: building ncnn ${FACEDGE_NCNN_VERSION} into ${_install} (${_ncpu} jobs; once per version and options, takes minutes)")
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -S "${_src}" -B "${_prefix}/build" -G "${CMAKE_GENERATOR}"
+            -DCMAKE_INSTALL_PREFIX=${_install} -DCMAKE_C_COMPILER=${CMAKE_C_COMPILER}
+            -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} ${_ncnn_options}
+    OUTPUT_FILE "${_prefix}/configure.log" ERROR_FILE "${_prefix}/configure.log"
+    RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "facedge: configuring ncnn failed; see ${_prefix}/configure.log")
+  endif()
+  # (two execute_process calls: COMMANDs inside one run as a concurrent pipeline)
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} --build "${_prefix}/build" --parallel ${_ncpu}
+    OUTPUT_FILE "${_prefix}/build.log" ERROR_FILE "${_prefix}/build.log"
+    RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "facedge: building ncnn failed; see ${_prefix}/build.log")
+  endif()
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} --install "${_prefix}/build"
+    OUTPUT_FILE "${_prefix}/install.log" ERROR_FILE "${_prefix}/install.log"
+    RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "facedge: installing ncnn failed; see ${_prefix}/install.log")
+  endif()
+  file(WRITE "${_install}/.complete" "${_key_text}\n")
+  file(REMOVE_RECURSE "${_prefix}/build" "${_src_root}")
+endif()
+file(LOCK "${_prefix}/.lock" RELEASE)
+
+set(FACEDGE_NCNN_PREFIX "${_install}" CACHE INTERNAL "")
+find_package(ncnn CONFIG REQUIRED PATHS "${_install}" NO_DEFAULT_PATH)
+message(STATUS "facedge: using cached ncnn ${_install}")

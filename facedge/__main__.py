@@ -1,0 +1,3 @@
+from facedge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shared():
+    if os.environ.get("FACEDGE_SHARED"):
+        p = Path(os.environ["FACEDGE_SHARED"])
+    else:
+        p = REPO_ROOT.parent / "shared"
+    return p if p.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """The shared data folder (../shared or FACEDGE_SHARED); tests skip without it."""
+    p = _shared()
+    if p is None:
+        pytest.skip("shared data not found: set FACEDGE_SHARED or put it at ../shared beside the repository")
+    return p
+
+
+@pytest.fixture(scope="session")
+def demo_images(shared):
+    images = sorted((shared / "images" / "ultraface-demo").glob("*.jpg"))
+    if not images:
+        pytest.skip(f"no demo images in {shared / 'images' / 'ultraface-demo'}")
+    return images
+
+
+@pytest.fixture(scope="session")
+def reference_ultraface(shared):
+    """The upstream ULFD ncnn conversions: {'RFB-320': (param, bin), 'slim_320': (param, bin)}."""
+    root = shared / "reference" / "ultraface-ncnn"
+    out = {}
+    for name in ("RFB-320", "slim_320"):
+        param, bin_ = root / f"{name}.param", root / f"{name}.bin"
+        if not (param.is_file() and bin_.is_file()):
+            pytest.skip(f"reference model {param} missing")
+        out[name] = (param, bin_)
+    return out
