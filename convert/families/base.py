@@ -1,0 +1,52 @@
+"""The shape every family module fills in: one `Family` per supported architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from facedge.convert.families.ssd import PriorSpec
+from facedge.runtime.errors import FacedgeError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str                  # facedge.json "family", and the --arch value
+    summary: str
+    pixel: str                 # channel order the network was trained on: "rgb" or "bgr"
+    mean: tuple                # x = (pixel - mean) * norm
+    norm: tuple
+    default_input_size: tuple  # (width, height)
+    size_multiple: int         # every input side must be a multiple of this ...
+    min_side: int              # ... and at least this
+    prior_spec: PriorSpec
+    outputs: tuple             # output roles in export order, e.g. ("scores", "boxes")
+    build: Callable            # num_classes -> torch network whose state_dict keys are the checkpoint's
+    num_classes: Callable      # state_dict -> number of classes the heads were trained for
+    size_rule: str = ""        # why the input size has to be what it is (for the error)
+
+    def check_input_size(self, width: int, height: int):
+        for side, what in ((width, "width"), (height, "height")):
+            if side < self.min_side or side % self.size_multiple:
+                raise FacedgeError(
+                    f"input size {width}x{height}: {self.name} needs a {what} that is a multiple of "
+                    f"{self.size_multiple} and at least {self.min_side}, got {side}"
+                    + (f" ({self.size_rule})" if self.size_rule else ""))
+
+    def priors(self, width: int, height: int) -> np.ndarray:
+        return self.prior_spec.priors(width, height)
+
+    def preprocess(self, image_bgr: np.ndarray, input_size) -> np.ndarray:
+        """An 8-bit BGR image -> the (1, 3, H, W) float32 network input, exactly as the
+        runtime prepares it: resize the whole image to the input size (bilinear), reorder
+        channels, subtract mean, multiply by norm."""
+        import cv2
+
+        w, h = input_size
+        img = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.pixel == "rgb":
+            img = img[:, :, ::-1]
+        x = (img.astype(np.float32) - np.asarray(self.mean, np.float32)) * np.asarray(self.norm, np.float32)
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])

@@ -1,0 +1,33 @@
+"""The module that is exported: a family network with its heads flattened into the
+facedge output contract (see ssd.py), and nothing decoded.
+
+Each family network returns, per output role, one NCHW head map per level (stride
+ascending), channels laid out as anchor-major blocks of `width` values (the SSD
+convention: channel = anchor * width + value). Permuting to NHWC and reshaping to
+(-1, width) then gives rows in level, row, column, anchor order. The reshapes keep -1
+for the prior count so the ncnn graph runs at any input size.
+"""
+
+import torch
+from torch import nn
+
+ROLE_WIDTH = {"boxes": 4, "landmarks": 10}
+
+
+class ExportWrapper(nn.Module):
+    def __init__(self, net: nn.Module, roles: tuple, num_classes: int):
+        super().__init__()
+        self.net = net
+        self.roles = tuple(roles)
+        self.num_classes = num_classes
+
+    def forward(self, x):
+        maps = self.net(x)
+        outs = []
+        for role in self.roles:
+            width = self.num_classes if role == "scores" else ROLE_WIDTH[role]
+            flat = torch.cat([m.permute(0, 2, 3, 1).reshape(-1, width) for m in maps[role]], dim=0)
+            if role == "scores":
+                flat = torch.softmax(flat, dim=1)
+            outs.append(flat)
+        return tuple(outs)

@@ -1,0 +1,318 @@
+#include "facedge/detector.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "facedge/error.h"
+#include "facedge/model_check.h"
+
+#include "datareader.h"
+#include "net.h"
+
+namespace facedge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0)
+{
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string read_file(const std::string& path, const char* what)
+{
+    std::ifstream f(path, std::ios::binary);
+    if (!f)
+        throw Error(path + ": cannot open " + what + " (no such file, or not readable)");
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    if (!f.good() && !f.eof())
+        throw Error(path + ": error while reading " + what);
+    return ss.str();
+}
+
+// ncnn's own memory reader has no length; this one stops at the end of the buffer,
+// so a .bin that is shorter than its .param needs fails instead of reading past it.
+class BoundedMemoryReader : public ncnn::DataReader
+{
+public:
+    BoundedMemoryReader(const unsigned char* data, size_t size)
+        : data_(data), size_(size)
+    {
+    }
+    size_t read(void* buf, size_t size) const override
+    {
+        if (size > size_ - pos_)
+            size = size_ - pos_;
+        std::memcpy(buf, data_ + pos_, size);
+        pos_ += size;
+        return size;
+    }
+    size_t reference(size_t size, const void** buf) const override
+    {
+        if (size > size_ - pos_)
+            return 0;
+        *buf = data_ + pos_;
+        pos_ += size;
+        return size;
+    }
+
+private:
+    const unsigned char* data_;
+    size_t size_;
+    mutable size_t pos_ = 0;
+};
+
+int ncnn_pixel_type(PixelFormat format, PixelOrder order)
+{
+    const bool rgb = order == PixelOrder::RGB;
+    switch (format)
+    {
+    case PixelFormat::BGR: return rgb ? ncnn::Mat::PIXEL_BGR2RGB : ncnn::Mat::PIXEL_BGR;
+    case PixelFormat::RGB: return rgb ? ncnn::Mat::PIXEL_RGB : ncnn::Mat::PIXEL_RGB2BGR;
+    case PixelFormat::BGRA: return rgb ? ncnn::Mat::PIXEL_BGRA2RGB : ncnn::Mat::PIXEL_BGRA2BGR;
+    case PixelFormat::RGBA: return rgb ? ncnn::Mat::PIXEL_RGBA2RGB : ncnn::Mat::PIXEL_RGBA2BGR;
+    case PixelFormat::GRAY: return rgb ? ncnn::Mat::PIXEL_GRAY2RGB : ncnn::Mat::PIXEL_GRAY2BGR;
+    }
+    return 0;
+}
+
+void check_options(const DetectorOptions& o)
+{
+    if (o.num_threads < 1)
+        throw Error("threads must be at least 1, got " + std::to_string(o.num_threads));
+    if (o.input_width < 0 || o.input_height < 0 || (o.input_width == 0) != (o.input_height == 0))
+        throw Error("input_size must be two positive numbers (width, height), got " + std::to_string(o.input_width) + "x" + std::to_string(o.input_height));
+    if (!(o.score_threshold > 0.f && o.score_threshold < 1.f))
+        throw Error("score_threshold must be between 0 and 1 (exclusive), got " + std::to_string(o.score_threshold));
+    if (!(o.iou_threshold > 0.f && o.iou_threshold <= 1.f))
+        throw Error("iou_threshold must be in (0, 1], got " + std::to_string(o.iou_threshold));
+    if (o.top_k < 1)
+        throw Error("top_k must be at least 1, got " + std::to_string(o.top_k));
+    if (o.openmp_blocktime_ms < 0 || o.openmp_blocktime_ms > 400)
+        throw Error("openmp_blocktime_ms must be 0..400, got " + std::to_string(o.openmp_blocktime_ms));
+}
+
+const float* mat_rows(const ncnn::Mat& m, int rows, int cols, const std::string& blob, const std::string& family)
+{
+    // ncnn drops the batch axis: [1, N, C] arrives as w=C, h=N (dims 2), or c=1 (dims 3)
+    const bool ok = (m.dims == 2 && m.w == cols && m.h == rows) || (m.dims == 3 && m.c == 1 && m.w == cols && m.h == rows);
+    if (!ok || m.elemsize != 4 || m.elempack != 1)
+        throw Error("model output '" + blob + "' has shape (dims=" + std::to_string(m.dims) + " w=" + std::to_string(m.w) + " h=" + std::to_string(m.h)
+                    + " c=" + std::to_string(m.c) + "), expected " + std::to_string(rows) + " rows of " + std::to_string(cols)
+                    + " (one per prior of family " + family + " at this input size)");
+    return (const float*)m.data;
+}
+
+} // namespace
+
+ModelConfig ModelConfig::defaults_for(const std::string& family_name)
+{
+    const FamilySpec& f = find_family(family_name);
+    ModelConfig c;
+    c.family = f.name;
+    c.input_width = f.default_width;
+    c.input_height = f.default_height;
+    c.pixel_order = f.pixel_order;
+    for (int i = 0; i < 3; i++)
+    {
+        c.mean[i] = f.mean[i];
+        c.norm[i] = f.norm[i];
+    }
+    c.input_blob = f.input_blob;
+    c.scores_blob = f.scores_blob;
+    c.boxes_blob = f.boxes_blob;
+    c.landmarks_blob = f.landmarks_blob;
+    return c;
+}
+
+Detector::Detector(const std::string& param_path, const std::string& bin_path, const ModelConfig& config, const DetectorOptions& options)
+    : family_(find_family(config.family)), config_(config), options_(options)
+{
+    check_options(options_);
+    if (config_.input_width <= 0 || config_.input_height <= 0)
+        throw Error("model input size must be positive, got " + std::to_string(config_.input_width) + "x" + std::to_string(config_.input_height));
+    for (int i = 0; i < 3; i++)
+        if (!std::isfinite(config_.mean[i]) || !std::isfinite(config_.norm[i]))
+            throw Error("model mean/norm must be finite numbers");
+    if (config_.input_blob.empty() || config_.scores_blob.empty() || config_.boxes_blob.empty())
+        throw Error("model input/scores/boxes blob names must not be empty");
+    if (!config_.landmarks_blob.empty() && family_.num_landmarks == 0)
+        throw Error("family " + family_.name + " has no landmarks, but a landmarks output '" + config_.landmarks_blob + "' was given");
+    {
+        int w = 0, h = 0;
+        input_size_for_call(w, h, 0, 0); // validates the default input size against the family
+    }
+
+    const std::string param_text = read_file(param_path, "ncnn .param");
+    const std::string bin_text = read_file(bin_path, "ncnn .bin");
+    bin_data_.assign(bin_text.begin(), bin_text.end());
+    ModelCheckResult check = check_model(param_text, param_path, bin_data_.data(), bin_data_.size(), bin_path, config_.input_blob, 3);
+    for (const std::string* blob : {&config_.scores_blob, &config_.boxes_blob, &config_.landmarks_blob})
+    {
+        if (blob->empty())
+            continue;
+        bool found = false;
+        for (const auto& name : check.blob_names)
+            found = found || name == *blob;
+        if (!found)
+            throw Error(param_path + ": has no blob named '" + *blob + "' (the model's outputs do not match facedge.json / the family's names)");
+    }
+    layer_types_ = check.layer_types;
+    int8_layer_count_ = check.int8_layer_count;
+
+    net_.reset(new ncnn::Net());
+    ncnn::Option& opt = net_->opt;
+    opt.num_threads = options_.num_threads;
+    opt.lightmode = options_.lightmode;
+    opt.use_fp16_storage = options_.use_fp16;
+    opt.use_fp16_packed = options_.use_fp16;
+    opt.use_fp16_arithmetic = options_.use_fp16;
+    opt.use_bf16_storage = false;
+    opt.use_int8_inference = options_.use_int8;
+    opt.openmp_blocktime = options_.openmp_blocktime_ms;
+    opt.use_vulkan_compute = false;
+
+    if (net_->load_param_mem(param_text.c_str()) != 0)
+        throw Error(param_path + ": ncnn rejected the .param (see ncnn's message above)");
+    BoundedMemoryReader reader(bin_data_.data(), bin_data_.size());
+    if (net_->load_model(reader) != 0)
+        throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
+}
+
+Detector::~Detector() = default;
+
+void Detector::input_size_for_call(int& w, int& h, int override_w, int override_h) const
+{
+    if (override_w || override_h)
+    {
+        w = override_w;
+        h = override_h;
+    }
+    else if (options_.input_width)
+    {
+        w = options_.input_width;
+        h = options_.input_height;
+    }
+    else
+    {
+        w = config_.input_width;
+        h = config_.input_height;
+    }
+    const std::string size = std::to_string(w) + "x" + std::to_string(h);
+    if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
+        throw Error("input size " + size + " out of range (1..8192 each)");
+    const int m = family_.size_multiple;
+    if (w % m || h % m)
+        throw Error("input size " + size + " is not a multiple of " + std::to_string(m) + ", which family " + family_.name + " needs");
+}
+
+std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) const
+{
+    std::lock_guard<std::mutex> lock(priors_mutex_);
+    auto& slot = priors_cache_[std::make_pair(w, h)];
+    if (!slot)
+        slot = std::make_shared<const std::vector<Prior> >(generate_priors(family_, w, h));
+    return slot;
+}
+
+void Detector::run_network(const ncnn::Mat& input, int w, int h, RawResult& out, bool copy) const
+{
+    (void)copy;
+    const auto priors = priors_for(w, h);
+    const int n = (int)priors->size();
+
+    const auto t0 = Clock::now();
+    ncnn::Extractor ex = net_->create_extractor();
+    ex.set_light_mode(options_.lightmode);
+    if (ex.input(config_.input_blob.c_str(), input) != 0)
+        throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
+    ncnn::Mat scores, boxes, landmarks;
+    if (ex.extract(config_.scores_blob.c_str(), scores) != 0 || ex.extract(config_.boxes_blob.c_str(), boxes) != 0
+            || (!config_.landmarks_blob.empty() && ex.extract(config_.landmarks_blob.c_str(), landmarks) != 0))
+        throw Error("ncnn inference failed at input size " + std::to_string(w) + "x" + std::to_string(h) + " (see ncnn's message above)");
+    out.timings.inference_ms = ms_since(t0);
+
+    const int classes = scores.w;
+    if (classes < 2)
+        throw Error("model output '" + config_.scores_blob + "' has " + std::to_string(classes) + " columns, expected background + face scores");
+    const float* s = mat_rows(scores, n, classes, config_.scores_blob, family_.name);
+    const float* b = mat_rows(boxes, n, 4, config_.boxes_blob, family_.name);
+    out.num_priors = n;
+    out.num_classes = classes;
+    out.scores.assign(s, s + (size_t)n * classes);
+    out.boxes.assign(b, b + (size_t)n * 4);
+    if (!config_.landmarks_blob.empty())
+    {
+        const float* l = mat_rows(landmarks, n, 2 * family_.num_landmarks, config_.landmarks_blob, family_.name);
+        out.landmarks.assign(l, l + (size_t)n * 2 * family_.num_landmarks);
+    }
+}
+
+RawResult Detector::infer(const ImageView& image, int input_width, int input_height) const
+{
+    check_image(image);
+    int w, h;
+    input_size_for_call(w, h, input_width, input_height);
+    RawResult out;
+    const auto t0 = Clock::now();
+    ncnn::Mat in = ncnn::Mat::from_pixels_resize(image.data, ncnn_pixel_type(image.format, config_.pixel_order), image.width, image.height,
+                                                 image.stride, w, h);
+    if (in.empty())
+        throw Error("could not allocate the input tensor");
+    in.substract_mean_normalize(config_.mean, config_.norm);
+    out.timings.preprocess_ms = ms_since(t0);
+    run_network(in, w, h, out, true);
+    return out;
+}
+
+RawResult Detector::infer_normalized(const float* chw, int input_width, int input_height) const
+{
+    int w, h;
+    input_size_for_call(w, h, input_width, input_height);
+    ncnn::Mat in(w, h, 3);
+    for (int c = 0; c < 3; c++)
+        std::memcpy(in.channel(c), chw + (size_t)c * w * h, sizeof(float) * w * h);
+    RawResult out;
+    run_network(in, w, h, out, true);
+    return out;
+}
+
+DetectResult Detector::detect(const ImageView& image, int input_width, int input_height) const
+{
+    check_image(image);
+    int w, h;
+    input_size_for_call(w, h, input_width, input_height);
+    DetectResult result;
+    RawResult raw;
+
+    auto t0 = Clock::now();
+    ncnn::Mat in = ncnn::Mat::from_pixels_resize(image.data, ncnn_pixel_type(image.format, config_.pixel_order), image.width, image.height,
+                                                 image.stride, w, h);
+    if (in.empty())
+        throw Error("could not allocate the input tensor");
+    in.substract_mean_normalize(config_.mean, config_.norm);
+    result.timings.preprocess_ms = ms_since(t0);
+
+    run_network(in, w, h, raw, false);
+    result.timings.inference_ms = raw.timings.inference_ms;
+
+    t0 = Clock::now();
+    const auto priors = priors_for(w, h);
+    RawOutputs view;
+    view.scores = raw.scores.data();
+    view.num_classes = raw.num_classes;
+    view.boxes = raw.boxes.data();
+    view.landmarks = raw.landmarks.empty() ? nullptr : raw.landmarks.data();
+    view.num_priors = raw.num_priors;
+    result.num_landmarks = view.landmarks ? family_.num_landmarks : 0;
+    std::vector<Face> candidates = decode_faces(family_, *priors, view, options_.score_threshold, image.width, image.height);
+    result.faces = nms(candidates, options_.nms, options_.iou_threshold, options_.top_k, result.num_landmarks);
+    result.timings.postprocess_ms = ms_since(t0);
+    return result;
+}
+
+} // namespace facedge

@@ -1,0 +1,70 @@
+// End-to-end checks of Detector on the upstream ULFD ncnn model (shared data);
+// skipped, with a note, where the shared folder is absent.
+#include <fstream>
+
+#include "facedge/detector.h"
+#include "facedge/error.h"
+#include "test.h"
+
+using namespace facedge;
+
+static bool have_reference(std::string& param, std::string& bin)
+{
+    const std::string shared = facedge_test::shared_dir();
+    if (shared.empty())
+    {
+        std::cout << "  (skipped: no shared data; set FACEDGE_SHARED)\n";
+        return false;
+    }
+    param = shared + "/reference/ultraface-ncnn/RFB-320.param";
+    bin = shared + "/reference/ultraface-ncnn/RFB-320.bin";
+    return true;
+}
+
+TEST(detector_raw_outputs_have_one_softmax_row_per_prior)
+{
+    std::string param, bin;
+    if (!have_reference(param, bin))
+        return;
+    DetectorOptions opt;
+    Detector det(param, bin, ModelConfig::defaults_for("ultraface-rfb"), opt);
+    std::vector<uint8_t> pixels(640 * 480 * 3, 128);
+    ImageView img{pixels.data(), 640, 480, 640 * 3, PixelFormat::BGR};
+    RawResult raw = det.infer(img);
+    CHECK(raw.num_priors == 4420 && raw.num_classes == 2);
+    for (int i = 0; i < raw.num_priors; i++)
+        CHECK_NEAR(raw.scores[2 * i] + raw.scores[2 * i + 1], 1.0, 1e-3);
+    // another input size: priors follow
+    RawResult raw640 = det.infer(img, 640, 480);
+    CHECK(raw640.num_priors == 17640);
+    DetectResult r = det.detect(img);
+    CHECK(r.faces.empty()); // a flat grey frame has no face at 0.6
+    CHECK(r.timings.inference_ms > 0);
+}
+
+TEST(detector_rejects_bad_files_and_options)
+{
+    std::string param, bin;
+    if (!have_reference(param, bin))
+        return;
+    ModelConfig cfg = ModelConfig::defaults_for("ultraface-rfb");
+    DetectorOptions opt;
+    CHECK_THROWS_WITH(Detector("/nonexistent.param", bin, cfg, opt), "/nonexistent.param: cannot open ncnn .param");
+    CHECK_THROWS_WITH(Detector(param, param, cfg, opt), "RFB-320.param: ");
+    DetectorOptions bad = opt;
+    bad.num_threads = 0;
+    CHECK_THROWS_WITH(Detector(param, bin, cfg, bad), "threads must be at least 1, got 0");
+    bad = opt;
+    bad.score_threshold = 0.f;
+    CHECK_THROWS_WITH(Detector(param, bin, cfg, bad), "score_threshold must be between 0 and 1");
+    ModelConfig wrong = cfg;
+    wrong.boxes_blob = "bbox";
+    CHECK_THROWS_WITH(Detector(param, bin, wrong, opt), "has no blob named 'bbox'");
+    wrong = cfg;
+    wrong.family = "ultraface";
+    CHECK_THROWS_WITH(Detector(param, bin, wrong, opt), "unknown model family 'ultraface'");
+    Detector det(param, bin, cfg, opt);
+    std::vector<uint8_t> pixels(10 * 10 * 3);
+    ImageView img{pixels.data(), 10, 10, 20, PixelFormat::BGR};
+    CHECK_THROWS_WITH(det.detect(img), "row stride 20 bytes is smaller than a bgr row of 10 pixels (30 bytes)");
+}
