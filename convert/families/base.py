@@ -26,6 +26,16 @@ class Family:
     build: Callable            # num_classes -> torch network whose state_dict keys are the checkpoint's
     num_classes: Callable      # state_dict -> number of classes the heads were trained for
     size_rule: str = ""        # why the input size has to be what it is (for the error)
+    background_last: bool = False  # the checkpoint's score columns are (classes..., background)
+    # (file-name ending, input size): checkpoints whose name says they were trained at
+    # another size than the default, e.g. ULFD's version-RFB-640.pth at 640x480
+    sizes_by_name: tuple = ()
+
+    def default_size_for(self, checkpoint_stem: str) -> tuple:
+        for ending, size in self.sizes_by_name:
+            if checkpoint_stem.endswith(ending):
+                return size
+        return self.default_input_size
 
     def check_input_size(self, width: int, height: int):
         for side, what in ((width, "width"), (height, "height")):

@@ -15,11 +15,12 @@ ROLE_WIDTH = {"boxes": 4, "landmarks": 10}
 
 
 class ExportWrapper(nn.Module):
-    def __init__(self, net: nn.Module, roles: tuple, num_classes: int):
+    def __init__(self, net: nn.Module, family, num_classes: int):
         super().__init__()
         self.net = net
-        self.roles = tuple(roles)
+        self.roles = tuple(family.outputs)
         self.num_classes = num_classes
+        self.background_last = family.background_last
 
     def forward(self, x):
         maps = self.net(x)
@@ -28,6 +29,9 @@ class ExportWrapper(nn.Module):
             width = self.num_classes if role == "scores" else ROLE_WIDTH[role]
             flat = torch.cat([m.permute(0, 2, 3, 1).reshape(-1, width) for m in maps[role]], dim=0)
             if role == "scores":
+                if self.background_last:
+                    # (face, ..., background) -> (background, face, ...): face is column 1
+                    flat = torch.cat([flat[:, -1:], flat[:, :-1]], dim=1)
                 flat = torch.softmax(flat, dim=1)
             outs.append(flat)
         return tuple(outs)

@@ -119,6 +119,7 @@ def _family(name, rfb, summary):
         outputs=("scores", "boxes"), build=lambda num_classes: UltraFace(num_classes, rfb=rfb),
         num_classes=_num_classes,
         size_rule="its finest level has stride 8 and its coarsest 64",
+        sizes_by_name=(("-640", (640, 480)),),
     )
 
 

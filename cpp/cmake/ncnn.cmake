@@ -13,7 +13,8 @@
 set(FACEDGE_NCNN_VERSION 20261020)
 set(FACEDGE_NCNN_URL "https://github.com/Tencent/ncnn/archive/refs/tags/${FACEDGE_NCNN_VERSION}.tar.gz")
 
-if(DEFINED ncnn_DIR OR DEFINED ENV{ncnn_DIR})
+# (ncnn_DIR also ends up set by our own find_package below: only a different value is the user's)
+if((DEFINED ncnn_DIR AND NOT "${ncnn_DIR}" STREQUAL "${FACEDGE_NCNN_CACHED_DIR}") OR DEFINED ENV{ncnn_DIR})
   find_package(ncnn CONFIG REQUIRED)
   message(STATUS "facedge: using installed ncnn from ${ncnn_DIR}")
   return()
@@ -74,9 +75,9 @@ if(NOT FACEDGE_CACHE_DIR)
 endif()
 
 # The cache key covers everything that changes the binary: version, options,
-# compiler, target.
+# compiler (by identity and version, not path: c++ and g++ are one compiler), target.
 string(JOIN " " _key_text ${_ncnn_options} ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}
-       ${CMAKE_SYSTEM_PROCESSOR} ${CMAKE_CXX_COMPILER})
+       ${CMAKE_SYSTEM_PROCESSOR})
 string(SHA256 _key "${_key_text}")
 string(SUBSTRING "${_key}" 0 12 _key)
 set(_prefix "${FACEDGE_CACHE_DIR}/ncnn/${FACEDGE_NCNN_VERSION}-${CMAKE_SYSTEM_PROCESSOR}-${_key}")
@@ -155,4 +156,5 @@ file(LOCK "${_prefix}/.lock" RELEASE)
 
 set(FACEDGE_NCNN_PREFIX "${_install}" CACHE INTERNAL "")
 find_package(ncnn CONFIG REQUIRED PATHS "${_install}" NO_DEFAULT_PATH)
+set(FACEDGE_NCNN_CACHED_DIR "${ncnn_DIR}" CACHE INTERNAL "")
 message(STATUS "facedge: using cached ncnn ${_install}")

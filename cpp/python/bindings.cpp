@@ -162,7 +162,7 @@ PYBIND11_MODULE(_core, m)
 
     // facedge::Error -> facedge.runtime.errors.FacedgeError (a ValueError)
     // leaked on purpose: a static py::object would be destroyed after the interpreter
-    static PyObject* facedge_error = py::module_::import("facedge.runtime.errors").attr("FacedgeError").release().ptr();
+    static PyObject* facedge_error = py::module_::import("facedge.runtime.errors").attr("FacedgeError").cast<py::object>().release().ptr();
     py::register_exception_translator([](std::exception_ptr p) {
         try
         {

@@ -1,0 +1,201 @@
+"""`convert()`: a PyTorch checkpoint -> an ncnn model directory, with a parity report.
+
+Every stage writes into a temporary folder beside the destination, which is renamed
+into place only when all of them succeeded: a failed conversion leaves nothing behind.
+
+OUT/
+  fp32/ (or fp16/)  model.param, model.bin, facedge.json  - the model directory
+  model.onnx        the simplified ONNX graph pnnx converted
+  report.json, report.md
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from facedge.convert import checkpoint, families, ncnn_export, onnx_export, report, verify
+from facedge.runtime.errors import FacedgeError
+from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, write_model_info
+from facedge.runtime.paths import models_dir, shared_dir
+
+ONNX_FILE = "model.onnx"
+DEMO_IMAGES = Path("images") / "ultraface-demo"  # inside the shared data folder
+
+
+@dataclass
+class Result:
+    out_dir: Path     # the convert output folder
+    model_dir: Path   # its model directory (OUT/fp32 or OUT/fp16)
+    report: dict
+
+
+def parse_input_size(text: str) -> tuple:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise FacedgeError(f"--input-size {text}: expected WIDTHxHEIGHT in pixels, e.g. 640x480")
+    return int(parts[0]), int(parts[1])
+
+
+class _Steps:
+    """Times each step and says on stderr what is happening (FACEDGE_PROGRESS=0 silences it)."""
+
+    def __init__(self, total):
+        self.total, self.n, self.timings = total, 0, {}
+        self.quiet = os.environ.get("FACEDGE_PROGRESS", "1") == "0"
+
+    def run(self, name, fn, *args, **kwargs):
+        self.n += 1
+        if not self.quiet:
+            print(f"[{self.n}/{self.total}] {name} ...", file=sys.stderr, flush=True)
+        start = time.monotonic()
+        value = fn(*args, **kwargs)
+        self.timings[name] = time.monotonic() - start
+        return value
+
+
+def _default_name(ckpt: Path, family, size) -> str:
+    name = ckpt.stem
+    if tuple(size) != family.default_size_for(ckpt.stem):
+        name += f"-{size[0]}x{size[1]}"
+    return name
+
+
+def _is_convert_output(path: Path) -> bool:
+    return (path / report.REPORT_JSON).is_file() or any((path / p / INFO_FILE).is_file() for p in PRECISIONS)
+
+
+def _check_destination(out: Path):
+    if out.exists() and not out.is_dir():
+        raise FacedgeError(f"{out}: exists and is a file; the output must be a folder")
+    if out.is_dir() and any(out.iterdir()) and not _is_convert_output(out):
+        raise FacedgeError(f"{out}: exists and is not a facedge convert output; choose another -o folder")
+
+
+def _replace(tmp: Path, out: Path):
+    """Put tmp where out is; an older conversion there is removed only after the swap."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        os.replace(out, old / out.name)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _images(images_dir):
+    """(images, description) for the parity check: --images, else the shared demo photos,
+    else synthetic stand-ins."""
+    paths = verify.image_paths(images_dir)
+    if paths is None and shared_dir() is not None and (shared_dir() / DEMO_IMAGES).is_dir():
+        paths = verify.image_paths(shared_dir() / DEMO_IMAGES)
+    if paths is None:
+        return verify.synthetic_images(), "synthetic (no images given: pass --images DIR for real ones)"
+    return verify.read_images(paths), str(paths[0].parent)
+
+
+def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None, fp16=False, images=None) -> Result:
+    from facedge import __version__
+
+    started = time.monotonic()
+    steps = _Steps(total=6)
+    if weights is None:
+        from facedge.convert.weights import default_checkpoint
+
+        ckpt = default_checkpoint()
+    else:
+        ckpt = Path(weights)
+    state = steps.run("load checkpoint", checkpoint.load_state_dict, ckpt)
+    family = families.get(arch) if arch else families.detect(state, ckpt)
+    net, num_classes = families.fit(family, state, ckpt)
+    size = tuple(input_size) if input_size else family.default_size_for(ckpt.stem)
+    family.check_input_size(*size)
+    name = name or _default_name(ckpt, family, size)
+    out = Path(out_dir) if out_dir else models_dir() / name
+    _check_destination(out)
+    test_images, images_source = _images(images)
+    precision = "fp16" if fp16 else "fp32"
+    sha256 = checkpoint.sha256_of(ckpt)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        rep = _stages(steps, tmp, family, net, num_classes, size, precision, test_images)
+        model_dir = tmp / precision
+        graph = rep.pop("graph")
+        write_model_info(model_dir, ModelInfo(
+            family=family.name, input_size=size, input=graph.input,
+            outputs=dict(zip(family.outputs, graph.outputs)), pixel=family.pixel,
+            mean=list(family.mean), norm=list(family.norm), precision=precision,
+            source={"checkpoint": ckpt.name, "checkpoint_sha256": sha256, "facedge": __version__,
+                    "arch": family.name, "num_classes": num_classes},
+        ))
+        files = {rel: (tmp / rel).stat().st_size
+                 for rel in (ONNX_FILE, f"{precision}/{PARAM_FILE}", f"{precision}/{BIN_FILE}")}
+        timings = dict(steps.timings, total=time.monotonic() - started)
+        full = report.build(
+            name=name, family=family, input_size=size, precision=precision,
+            checkpoint={"name": ckpt.name, "sha256": sha256, "bytes": ckpt.stat().st_size,
+                        "num_classes": num_classes},
+            images={"count": len(test_images), "source": images_source},
+            diffs=rep["diffs"], faces=rep["faces"],
+            tolerance=verify.FP32_TOLERANCE if precision == "fp32" else None,
+            files=files, timings=timings, outputs=dict(zip(family.outputs, graph.outputs)), version=__version__,
+        )
+        _check_faces(full)
+        report.write(tmp, full)
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Result(out_dir=out, model_dir=out / precision, report=full)
+
+
+def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
+    import onnxruntime
+    import torch
+
+    from facedge.convert.families.export_wrapper import ExportWrapper
+
+    work = tmp / ".work"
+    work.mkdir()
+    wrapper = ExportWrapper(net, family, num_classes).eval()
+    raw_onnx = work / "raw.onnx"
+    steps.run("export ONNX", onnx_export.export, wrapper, size, raw_onnx, family.outputs)
+    steps.run("simplify ONNX", onnx_export.simplify, raw_onnx, tmp / ONNX_FILE, size)
+    model_dir = tmp / precision
+    model_dir.mkdir()
+    graph = steps.run("pnnx to ncnn", ncnn_export.convert, tmp / ONNX_FILE, model_dir, work / "pnnx", size,
+                      precision == "fp16", len(family.outputs))
+
+    def torch_fn(x):
+        with torch.no_grad():
+            return [t.numpy() for t in wrapper(torch.from_numpy(x))]
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # no warnings about the CPU vendor on every run
+    session = onnxruntime.InferenceSession(str(tmp / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+
+    def onnx_fn(x):
+        return session.run(None, {onnx_export.INPUT_NAME: x})
+
+    ncnn_fn = verify.NcnnRunner(model_dir / PARAM_FILE, model_dir / BIN_FILE, graph.input, graph.outputs)
+    diffs, faces = steps.run("verify torch / onnxruntime / ncnn", verify.compare_stages, family, torch_fn, onnx_fn,
+                             ncnn_fn, test_images, size)
+    steps.run("clean up", shutil.rmtree, work)
+    return {"graph": graph, "diffs": diffs, "faces": faces}
+
+
+def _check_faces(rep):
+    """A converted model that finds other faces than the PyTorch network is broken, at any
+    precision: refuse to install it."""
+    f = rep["faces"]
+    if f["matched_fraction"] < verify.MIN_MATCHED:
+        raise FacedgeError(
+            f"conversion check failed: of {f['torch']} faces PyTorch finds on the test images, the ncnn model "
+            f"finds only {f['matched']} ({100 * f['matched_fraction']:.1f} %, need {100 * verify.MIN_MATCHED:.0f} %)")

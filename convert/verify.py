@@ -1,0 +1,149 @@
+"""Proof that conversion kept the numbers: the raw outputs of the torch network, the
+ONNX graph (onnxruntime) and the ncnn model on the same real images, and the faces a
+reference decode finds in the torch and the ncnn outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facedge.convert.families.ssd import iou_matrix, reference_detect
+from facedge.runtime.errors import FacedgeError
+from facedge.runtime.progress import progress
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+MAX_IMAGES = 24
+MATCH_IOU = 0.99  # a face counts as the same face when its boxes overlap this much
+MIN_MATCHED = 0.99  # share of PyTorch's faces the converted model must find again
+FP32_TOLERANCE = 1e-4  # max abs difference of raw outputs, ncnn fp32 vs torch
+
+
+def image_paths(images_dir):
+    """Up to MAX_IMAGES images, sorted by name; None when there is no folder to read."""
+    if images_dir is None:
+        return None
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise FacedgeError(f"{folder}: --images must be a folder of .jpg/.png images")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FacedgeError(f"{folder}: no .jpg/.png images in it")
+    return paths[:MAX_IMAGES]
+
+
+def read_images(paths):
+    import cv2
+
+    images = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise FacedgeError(f"{p}: not a readable image")
+        images.append(img)
+    return images
+
+
+def synthetic_images(n=4, seed=0):
+    """Stand-ins when no real images are at hand: smooth colour fields with noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        base = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
+        img = cv2.resize(base, (640, 480), interpolation=cv2.INTER_CUBIC)
+        noise = rng.normal(0, 12, img.shape)
+        out.append(np.clip(img + noise, 0, 255).astype(np.uint8))
+    return out
+
+
+class NcnnRunner:
+    """The converted model in ncnn's Python binding, in plain fp32 arithmetic."""
+
+    def __init__(self, param, bin_, input_name, output_names, fp16_storage=False):
+        import ncnn
+
+        self.net = ncnn.Net()
+        opt = self.net.opt
+        opt.use_fp16_storage = fp16_storage
+        opt.use_fp16_packed = fp16_storage
+        opt.use_fp16_arithmetic = False
+        opt.use_bf16_storage = False
+        opt.num_threads = 1
+        if self.net.load_param(str(param)) != 0 or self.net.load_model(str(bin_)) != 0:
+            raise FacedgeError(f"{param}: ncnn could not load the converted model")
+        self.input_name = input_name
+        self.output_names = output_names
+        self._ncnn = ncnn
+
+    def __call__(self, x: np.ndarray):
+        chw = np.ascontiguousarray(x[0], dtype=np.float32)  # kept alive while ncnn reads it
+        ex = self.net.create_extractor()
+        ex.input(self.input_name, self._ncnn.Mat(chw))
+        outs = []
+        for name in self.output_names:
+            ret, mat = ex.extract(name)
+            if ret != 0:
+                raise FacedgeError(f"ncnn could not compute blob {name!r}")
+            outs.append(np.array(mat).copy())
+        return outs
+
+
+@dataclass
+class StageDiff:
+    max_abs: dict = field(default_factory=dict)   # role -> max over images
+    mean_abs: dict = field(default_factory=dict)  # role -> mean over images
+
+    def add(self, role, ref, got, n_images):
+        if ref.shape != got.shape:
+            raise FacedgeError(f"output {role!r}: shape {got.shape} differs from torch's {ref.shape}")
+        d = np.abs(ref.astype(np.float64) - got.astype(np.float64))
+        self.max_abs[role] = max(self.max_abs.get(role, 0.0), float(d.max()))
+        self.mean_abs[role] = self.mean_abs.get(role, 0.0) + float(d.mean()) / n_images
+
+    def worst(self):
+        return max(self.max_abs.values())
+
+
+def match_faces(ref_boxes, boxes, min_iou=MATCH_IOU):
+    """How many reference faces have a distinct counterpart overlapping >= min_iou."""
+    if len(ref_boxes) == 0 or len(boxes) == 0:
+        return 0
+    ious = iou_matrix(ref_boxes.astype(np.float64), boxes.astype(np.float64))
+    matched, used = 0, set()
+    for i in range(len(ref_boxes)):
+        for j in np.argsort(-ious[i]):
+            if ious[i, j] < min_iou:
+                break
+            if j not in used:
+                used.add(j)
+                matched += 1
+                break
+    return matched
+
+
+def compare_stages(family, torch_fn, onnx_fn, ncnn_fn, images, input_size):
+    """Run all three on every image; differences against torch per output role, and the
+    faces found in torch's vs ncnn's outputs by the reference decode."""
+    roles = family.outputs
+    diffs = {"onnxruntime": StageDiff(), "ncnn": StageDiff()}
+    priors = family.priors(*input_size)
+    faces = {"torch": 0, "ncnn": 0, "matched": 0, "min_iou": MATCH_IOU}
+    for img in progress(images, total=len(images), desc="verify"):
+        x = family.preprocess(img, input_size)
+        ref = dict(zip(roles, torch_fn(x)))
+        for stage, fn in (("onnxruntime", onnx_fn), ("ncnn", ncnn_fn)):
+            got = dict(zip(roles, fn(x)))
+            for role in roles:
+                diffs[stage].add(role, ref[role], got[role], len(images))
+            if stage == "ncnn":
+                size = (img.shape[1], img.shape[0])
+                ref_boxes = reference_detect(ref, priors, size)[0]
+                ncnn_boxes = reference_detect(got, priors, size)[0]
+                faces["torch"] += len(ref_boxes)
+                faces["ncnn"] += len(ncnn_boxes)
+                faces["matched"] += match_faces(ref_boxes, ncnn_boxes)
+    return diffs, faces

@@ -1,0 +1,76 @@
+"""The checkpoint `facedge convert` uses when given none: ULFD version-RFB-320, from the
+upstream repository's models/pretrained folder, pinned by sha256.
+
+Looked for, in order: $FACEDGE_WEIGHTS_DIR/version-RFB-320.pth, the user cache
+(<cache>/weights/), then downloaded into the cache. Every copy is checked against the
+pinned hash before use.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from facedge.convert.checkpoint import sha256_of
+from facedge.runtime.errors import FacedgeError
+from facedge.runtime.paths import weights_dir
+
+DEFAULT_NAME = "version-RFB-320.pth"
+DEFAULT_URL = ("https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/"
+               "models/pretrained/version-RFB-320.pth")
+DEFAULT_SHA256 = "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3"
+ENV_DIR = "FACEDGE_WEIGHTS_DIR"
+TIMEOUT_S = 30
+
+
+def _offline_hint():
+    return (f"pass the .pth path (facedge convert path/to/{DEFAULT_NAME}) or set {ENV_DIR} "
+            f"to a folder containing {DEFAULT_NAME}")
+
+
+def _check(path: Path, sha256: str, label=None):
+    got = sha256_of(path)
+    if got != sha256:
+        raise FacedgeError(f"{label or path}: sha256 {got} does not match the pinned {sha256} "
+                           f"(a different or damaged file); {_offline_hint()}")
+
+
+def default_checkpoint(url: str = DEFAULT_URL, sha256: str = DEFAULT_SHA256, name: str = DEFAULT_NAME) -> Path:
+    if os.environ.get(ENV_DIR):
+        local = Path(os.environ[ENV_DIR]) / name
+        if not local.is_file():
+            raise FacedgeError(f"{local}: not found ({ENV_DIR} is set to {os.environ[ENV_DIR]}, "
+                               f"which should contain {name})")
+        _check(local, sha256)
+        return local
+    cached = weights_dir() / name
+    if cached.is_file():
+        _check(cached, sha256)
+        return cached
+    return _download(url, cached, sha256)
+
+
+def _download(url: str, dest: Path, sha256: str) -> Path:
+    from facedge.runtime.progress import progress
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+                    total = int(response.headers.get("Content-Length") or 0) or None
+                    chunks = iter(lambda: response.read(1 << 16), b"")
+                    for chunk in progress(chunks, total=total and -(-total // (1 << 16)), desc=f"download {dest.name}"):
+                        out.write(chunk)
+            except OSError as e:  # URLError, timeouts, refused connections
+                reason = getattr(e, "reason", e)
+                raise FacedgeError(f"cannot download {url} ({reason}); {_offline_hint()}") from None
+        _check(Path(tmp), sha256, label=url)
+        os.replace(tmp, dest)
+        return dest
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,167 @@
+"""`facedge camera`: faces boxed live from a camera, a video file or a stream.
+
+    facedge camera [MODEL] [--source picamera2|N|/dev/videoN|FILE|URL]
+                   [--serve [HOST:]PORT] [--json] [--record FILE] [--no-window]
+                   [--max-frames N] [--duration S]
+
+Outputs combine: a window when there is a display, a web page with the live
+stream (--serve), JSON lines on stdout (--json), an annotated video (--record).
+Ctrl-C or SIGTERM stops cleanly: the camera is released and the recording
+finished; that is a normal end and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+
+from facedge.runtime.errors import FacedgeError
+
+DEFAULT_MODEL = "version-RFB-320"
+
+
+def _size(text):
+    w, sep, h = text.lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x480")
+    if int(w) % 2 or int(h) % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be even (camera streams need it)")
+    return int(w), int(h)
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a positive {'integer' if kind is int else 'number'}")
+        return value
+    return parse
+
+
+def configure_parser(p):
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                   help=f"model directory or cached model name (default: {DEFAULT_MODEL})")
+    p.add_argument("--source", default=None,
+                   help="picamera2[:N], a camera number, /dev/videoN, a video file or a stream URL "
+                        "(default: picamera2 when it finds a Raspberry Pi camera, else camera 0)")
+    p.add_argument("--size", type=_size, default=None, metavar="WxH",
+                   help="frame size asked of the camera: picamera2's main stream (default 640x480) or a USB camera's")
+    p.add_argument("--threads", type=_positive(int), default=min(4, os.cpu_count() or 1),
+                   help="detector threads (default: the cores, at most 4)")
+    p.add_argument("--input-size", type=_size, default=None, metavar="WxH",
+                   help="detector input size (default: the model's); picamera2's small stream is made this size")
+    p.add_argument("--score-threshold", type=float, default=0.6, help="minimum face score (default 0.6)")
+    p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
+                   help="serve a web page with the live stream and numbers; binds 127.0.0.1 unless HOST is given "
+                        "(0.0.0.0:8000 for other machines on the network)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per frame with its detections on stdout")
+    p.add_argument("--record", default=None, metavar="FILE", help="write the annotated video to FILE (.mp4 or .avi)")
+    p.add_argument("--no-window", action="store_true", help="no window even when a display exists")
+    p.add_argument("--max-frames", type=_positive(int), default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--duration", type=_positive(float), default=None, metavar="S", help="stop after S seconds")
+
+
+def _make_detector(args):
+    import facedge
+
+    return facedge.Detector(args.model, threads=args.threads, input_size=args.input_size,
+                            score_threshold=args.score_threshold)
+
+
+def _open_outputs(args, source, log):
+    from facedge.runtime.camera_outputs import JsonLinesOutput, Recorder, WindowOutput, display_available
+    from facedge.runtime.camera_server import StreamServer, parse_serve, print_serving
+
+    outputs = []
+    try:
+        if args.record:
+            outputs.append(Recorder(args.record, fps=None if source.live else (source.fps or 30.0)))
+        if args.serve:
+            server = StreamServer(*parse_serve(args.serve), title=f"facedge camera: {source.name}")
+            outputs.append(server)
+            print_serving(server)
+        if args.json:
+            outputs.append(JsonLinesOutput())
+        if not args.no_window and display_available():
+            try:
+                outputs.append(WindowOutput(f"facedge camera: {source.name}"))
+            except FacedgeError as e:
+                log(f"no window: {e}")
+    except BaseException:
+        _close_outputs(outputs, log)
+        raise
+    if not outputs:
+        log("no display and no output asked for: printing numbers only (--serve 0.0.0.0:8000 shows the "
+            "stream in a browser, --json prints detections, --record FILE saves a video)")
+    return outputs
+
+
+def _close_outputs(outputs, log):
+    from facedge.runtime.camera_outputs import Recorder
+
+    for out in outputs:
+        try:
+            result = out.close()
+            if isinstance(out, Recorder):
+                log(f"recorded {out.frames} frames to {result}" if result else f"nothing recorded to {out.path}")
+        except Exception as e:  # one output failing to close must not keep the others open
+            log(f"closing {type(out).__name__}: {e}")
+
+
+class _StopOnSignal:
+    """Ctrl-C and SIGTERM set `stop`, so the run ends cleanly; a second Ctrl-C
+    interrupts at once (for a device that hangs)."""
+
+    def __init__(self, stop, log):
+        self.stop, self.log, self.previous = stop, log, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.log(f"{signal.Signals(signum).name}: stopping (Ctrl-C again to force)")
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args, detector=None):
+    """`detector` replaces the one made from args.model (tests pass a stand-in);
+    its `input_size` is the size picamera2's small stream is made."""
+    from facedge.runtime.camera_pipeline import _log_stderr as log
+    from facedge.runtime.camera_pipeline import run_pipeline
+    from facedge.runtime.camera_sources import make_source
+
+    if detector is None:
+        detector = _make_detector(args)
+    input_size = tuple(args.input_size or detector.input_size)
+    source = make_source(args.source, lores_size=input_size, size=args.size)
+    log(f"{source.name}: {'live' if source.live else 'file'}, detector input {input_size[0]}x{input_size[1]}")
+    stop = threading.Event()
+    try:
+        outputs = _open_outputs(args, source, log)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        with _StopOnSignal(stop, log):
+            summary = run_pipeline(source, detector, outputs, stop=stop, max_frames=args.max_frames,
+                                   duration=args.duration, log=log, status_every_s=5.0)
+    finally:
+        _close_outputs(outputs, log)
+    log(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
+        f"mean latency {summary.mean_latency_ms:.0f} ms, {summary.dropped} frames dropped to stay current")
+    return 0
+

@@ -1,0 +1,41 @@
+"""Drawing on camera frames with OpenCV, in place (BGR images).
+
+Boxes are pure green and the landmarks red, so that tests (and eyes) can find
+them; the numbers go in a dark band at the top left so they stay readable on any
+picture.
+"""
+
+import cv2
+
+BOX_BGR = (0, 255, 0)
+LANDMARK_BGR = (0, 0, 255)
+TEXT_BGR = (255, 255, 255)
+BAND_BGR = (0, 0, 0)
+
+
+def _line_width(image):
+    return max(2, round(min(image.shape[:2]) / 240))
+
+
+def draw_detections(image, detections):
+    width = _line_width(image)
+    for i in range(len(detections)):
+        x1, y1, x2, y2 = (int(round(float(v))) for v in detections.boxes[i])
+        cv2.rectangle(image, (x1, y1), (x2, y2), BOX_BGR, width)
+        if detections.landmarks is not None:
+            for x, y in detections.landmarks[i]:
+                cv2.circle(image, (int(round(float(x))), int(round(float(y)))), width + 1, LANDMARK_BGR, -1)
+
+
+def overlay_text(stats):
+    return f"{stats['fps']:.1f} FPS  {stats['latency_ms']:.0f} ms  {stats['faces']} faces"
+
+
+def draw_overlay(image, stats):
+    text = overlay_text(stats)
+    scale = max(0.5, min(image.shape[:2]) / 600)
+    thickness = max(1, round(scale * 1.5))
+    (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    pad = max(4, th // 3)
+    cv2.rectangle(image, (0, 0), (tw + 2 * pad, th + baseline + 2 * pad), BAND_BGR, -1)
+    cv2.putText(image, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_BGR, thickness, cv2.LINE_AA)

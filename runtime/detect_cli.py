@@ -1,0 +1,74 @@
+"""`facedge detect MODEL IMAGE...`: faces in image files, as text or JSON, optionally
+saved as annotated images."""
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def configure_parser(p):
+    p.add_argument("model", help="model directory or cached model name (e.g. version-RFB-320-int8)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--save", metavar="DIR", help="write annotated copies of the images here")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--input-size", metavar="WxH", help="network input size (default: the model's)")
+    p.add_argument("--score-threshold", type=float, default=0.6)
+    p.add_argument("--iou-threshold", type=float, default=0.3)
+    p.add_argument("--top-k", type=int, default=750)
+    p.add_argument("--nms", choices=("hard", "blend"), default="hard")
+
+
+def _write_image(path: Path, image):
+    import cv2
+
+    ok, data = cv2.imencode(path.suffix or ".jpg", image)
+    if not ok:
+        raise OSError(f"{path}: could not encode image")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args):
+    import cv2
+
+    from facedge.runtime.detector import Detector
+    from facedge.runtime.draw import draw_detections
+    from facedge.runtime.errors import FacedgeError
+
+    detector = Detector(args.model, threads=args.threads, input_size=args.input_size, score_threshold=args.score_threshold,
+                        iou_threshold=args.iou_threshold, top_k=args.top_k, nms=args.nms)
+    save_dir = Path(args.save) if args.save else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for name in args.images:
+        image = cv2.imread(name, cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"facedge detect: error: {name}: cannot read image (missing, or not an image format OpenCV reads)", file=sys.stderr)
+            failures += 1
+            continue
+        result = detector.detect(image)
+        if args.json:
+            print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": result.to_list(),
+                              "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()}}))
+        else:
+            t = result.timings_ms
+            print(f"{name}: {len(result)} faces ({t['preprocess'] + t['inference'] + t['postprocess']:.1f} ms)")
+            for face in result.to_list():
+                x1, y1, x2, y2 = face["box"]
+                print(f"  {face['score']:.3f}  {x1:.0f},{y1:.0f} - {x2:.0f},{y2:.0f}")
+        if save_dir:
+            _write_image(save_dir / Path(name).name, draw_detections(image, result))
+    if failures:
+        raise FacedgeError(f"{failures} of {len(args.images)} images could not be read")
+    return 0

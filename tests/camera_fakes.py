@@ -1,0 +1,96 @@
+"""Stand-ins for the camera tests: a detector that finds bright squares, the demo
+video maker, and a `facedge camera` runner that uses the stand-in detector.
+
+FakeDetector has facedge.Detector's `detect()` interface and finds the one
+bright (>= 200 gray) region of the picture, which is where SyntheticSource puts
+its square: tests of the pipeline's mechanics (threads, coordinates, outputs)
+need detections that depend on the frame, not a trained model. `delay_s` makes
+it as slow as a real model; time.sleep releases the GIL as the real one does.
+
+Run as a script, it is `facedge camera` with that detector:
+    python tests/camera_fakes.py [--delay S] -- <facedge camera arguments>
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class FakeResult:
+    def __init__(self, boxes, scores, landmarks):
+        self.boxes, self.scores, self.landmarks = boxes, scores, landmarks
+        self.timings_ms = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+
+
+class FakeDetector:
+    input_size = (320, 240)
+
+    def __init__(self, delay_s=0.0):
+        self.delay_s = delay_s
+        self.calls = 0
+        self.shapes = []
+        self.threads = set()
+
+    def detect(self, image, input_size=None, pixel_format="bgr"):
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, image.shape
+        self.calls += 1
+        self.shapes.append(image.shape)
+        self.threads.add(threading.get_ident())
+        t0 = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        ys, xs = np.nonzero(image.min(axis=2) >= 200)
+        if len(xs) == 0:
+            result = FakeResult(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
+        else:
+            x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            marks = [[x1, y1], [x2, y1], [cx, cy], [x1, y2], [x2, y2]]
+            result = FakeResult(np.array([[x1, y1, x2, y2]], np.float32), np.array([0.99], np.float32),
+                                np.array([marks], np.float32))
+        result.timings_ms["inference"] = (time.perf_counter() - t0) * 1000
+        return result
+
+
+def make_demo_video(path, images, size=(640, 480), repeat=1, fps=25.0):
+    """A video of the demo photos (each resized to `size`), `repeat` times over; returns its frame count."""
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if str(path).endswith(".mp4") else "MJPG"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+    assert writer.isOpened(), path
+    frames = [cv2.resize(cv2.imread(str(p)), size, interpolation=cv2.INTER_AREA) for p in images]
+    n = 0
+    for _ in range(repeat):
+        for f in frames:
+            writer.write(f)
+            n += 1
+    writer.release()
+    return n
+
+
+def main(argv):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    delay = 0.0
+    if argv[:1] == ["--delay"]:
+        delay, argv = float(argv[1]), argv[2:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    from facedge.cli import build_parser
+    from facedge.runtime import camera_cli
+    from facedge.runtime.errors import FacedgeError
+
+    args = build_parser().parse_args(["camera", *argv])
+    try:
+        return camera_cli.run(args, detector=FakeDetector(delay))
+    except FacedgeError as e:
+        print(f"facedge camera: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
