@@ -59,6 +59,12 @@ class _Steps:
         return value
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _default_name(ckpt: Path, family, size) -> str:
     name = ckpt.stem
     if tuple(size) != family.default_size_for(ckpt.stem):
@@ -124,6 +130,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         rep = _stages(steps, tmp, family, net, num_classes, size, precision, test_images)
         model_dir = tmp / precision
@@ -179,6 +186,9 @@ def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings about the CPU vendor on every run
+    # ORT's worker threads spin between runs and starve torch's on a small machine
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(tmp / ONNX_FILE), options, providers=["CPUExecutionProvider"])
 
     def onnx_fn(x):

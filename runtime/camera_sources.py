@@ -168,7 +168,7 @@ class Picamera2Source:
             try:
                 request = self._cam.capture_request(wait=self.READ_TIMEOUT_S)
             except TimeoutError as e:
-                raise SourceLost(f"{self.name}: no frame for {self.READ_TIMEOUT_S:.0f} s (camera cable loose or camera stopped?)") from e
+                raise SourceLost(f"{self.name}: no frame for {self.READ_TIMEOUT_S:g} s (camera cable loose or camera stopped?)") from e
             except Exception as e:
                 raise SourceLost(f"{self.name}: capture failed ({type(e).__name__}: {e})") from e
             ts = request.get_metadata().get("SensorTimestamp")

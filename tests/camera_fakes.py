@@ -73,6 +73,31 @@ def make_demo_video(path, images, size=(640, 480), repeat=1, fps=25.0):
     return n
 
 
+def require_core():
+    """Skip (with the reason) when facedge's C++ core is not built."""
+    import pytest
+
+    try:
+        import facedge._core  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"facedge's C++ core is not built ({e}): the real-detector camera tests need 'pip install .'")
+
+
+def reference_model_dir(folder, param, bin_):
+    """A facedge model directory for the upstream ULFD RFB-320 ncnn files (linked, not
+    copied): ultraface-rfb, 320x240, RGB, (x - 127) / 128, blobs input/scores/boxes."""
+    from facedge.runtime.model_dir import ModelInfo, write_model_info
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.param").symlink_to(Path(param).resolve())
+    (folder / "model.bin").symlink_to(Path(bin_).resolve())
+    write_model_info(folder, ModelInfo(family="ultraface-rfb", input_size=(320, 240), input="input",
+                                       outputs={"scores": "scores", "boxes": "boxes"}, pixel="rgb",
+                                       mean=[127.0] * 3, norm=[1 / 128] * 3, source={"upstream": "RFB-320"}))
+    return folder
+
+
 def main(argv):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     delay = 0.0

@@ -1,9 +1,16 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The repository's folders install under other names (runtime/ -> facedge.runtime):
+# the source folder facedge/ must not shadow the installed package, which
+# `python -m pytest` run from the repository root would make it do.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT]
 
 
 def _shared():
@@ -42,3 +49,15 @@ def reference_ultraface(shared):
             pytest.skip(f"reference model {param} missing")
         out[name] = (param, bin_)
     return out
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run `python -m facedge ARGS...` from a folder outside the repository (so the
+    installed package is the one imported); returns the CompletedProcess."""
+
+    def run(*args, timeout=600, **kwargs):
+        return subprocess.run([sys.executable, "-m", "facedge", *map(str, args)], cwd=kwargs.pop("cwd", tmp_path),
+                              capture_output=True, text=True, timeout=timeout, **kwargs)
+
+    return run
