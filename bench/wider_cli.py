@@ -33,7 +33,7 @@ DEFAULT_SCORE_THRESHOLD = 0.02
 DEFAULT_IOU = 0.3
 DEFAULT_TOP_K = 750
 DEFAULT_NMS = "hard"
-SIZE_MULTIPLE = 32  # --max-side input sizes are rounded to this, a multiple of every family's stride but 64
+SIZE_MULTIPLE = 32  # --max-side input sizes are multiples of this (the largest stride but ULFD's 64, whose last map rounds up)
 
 
 def configure_parser(p):
@@ -80,39 +80,42 @@ class InferenceOptions:
 
 
 def run(args) -> int:
+    # Everything that can be refused is refused before the long part starts.
     if (args.model is None) == (args.predictions is None):
         raise FacedgeError("give either a MODEL to run or --predictions DIR to evaluate (exactly one)")
-    val = load_wider_val(args.wider)
+    if args.plot and not Path(args.plot).parent.is_dir():
+        raise FacedgeError(f"--plot {args.plot}: its folder does not exist")
     if args.predictions is not None:
         _reject_model_options(args)
+        val = load_wider_val(args.wider)
         images, rows = predictions_for_val(val, args.predictions)
         source = {"model": None, "predictions": str(Path(args.predictions))}
-        options = None
-        texts = None
+        options = texts = None
     else:
-        if args.save_predictions:
-            check_output_dir(args.save_predictions)
         from facedge.runtime.model_dir import read_model_info, resolve_model
 
         model_dir = resolve_model(args.model)
         info = read_model_info(model_dir)
         options = inference_options(args, info.input_size)
+        if args.save_predictions:
+            check_output_dir(args.save_predictions)
+        val = load_wider_val(args.wider)
         detector = open_detector(model_dir, options)
         images, rows, texts = run_model(val, detector, options)
         source = {"model": {"path": str(model_dir), "family": info.family, "precision": info.precision},
                   "predictions": None}
     result = evaluate(images, rows)
-    if texts is not None and args.save_predictions:
+    if args.save_predictions:
         write_predictions(args.save_predictions, ((im.event, im.name, t) for im, t in zip(images, texts)))
     report = make_report(result, val, source, options)
     if args.plot:
         from facedge.bench.wider_plot import plot_pr_curves
 
-        plot_pr_curves(result, args.plot, plot_title(report))
+        plot_pr_curves(result, args.plot, plot_title(report, options))
     if args.json:
         print(json.dumps(report))
     else:
-        print(format_report(report))
+        print(format_report(report, options))
     return 0
 
 
@@ -167,12 +170,13 @@ def open_detector(model_dir, options: InferenceOptions):
     """The runtime's Detector, every option that decides AP given explicitly."""
     try:
         from facedge import Detector
-    except (ImportError, AttributeError) as e:
-        raise FacedgeError(f"the facedge runtime (compiled Detector) is not available ({e}); "
+
+        return Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
+                        score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
+                        top_k=options.top_k, nms=options.nms)
+    except ImportError as e:  # a source tree without the compiled core
+        raise FacedgeError(f"the facedge runtime is not available ({e}); "
                            "evaluate saved predictions with --predictions DIR instead") from None
-    return Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
-                    score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
-                    top_k=options.top_k, nms=options.nms)
 
 
 def run_model(val, detector, options: InferenceOptions):
@@ -242,19 +246,17 @@ def make_report(result, val, source, options):
                      "reference": "WIDER FACE eval_tools (Python port semantics)"},
         "wider": str(val.root),
     })
-    if options:
-        report["settings_text"] = options.describe()
     return report
 
 
-def format_report(report):
+def format_report(report, options):
     source = f"model {report['model']['path']} ({report['model']['family']}, {report['model']['precision']})" \
         if report["model"] else f"predictions {report['predictions']}"
     lines = [f"WIDER FACE val: {report['images']} of {report['images_in_split']} images, "
              f"{report['faces']} annotated faces, {report['detections']} detections",
              source]
-    if report.get("settings_text"):
-        lines.append(report["settings_text"])
+    if options:
+        lines.append(options.describe())
     lines.append(f"{'':8}{'AP':>8}  faces counted")
     for s in SETTINGS:
         ap = report[s]
@@ -262,9 +264,13 @@ def format_report(report):
     return "\n".join(lines)
 
 
-def plot_title(report):
-    source = Path(report["model"]["path"]).name if report["model"] else Path(report["predictions"]).name
-    if report["model"] and Path(report["model"]["path"]).name in ("fp32", "fp16", "int8"):
-        source = f"{Path(report['model']['path']).parent.name} {Path(report['model']['path']).name}"
-    detail = report.get("settings_text") or "saved predictions"
+def plot_title(report, options):
+    model = report["model"]
+    if model:
+        path = Path(model["path"])
+        name = f"{path.parent.name}/{path.name}" if path.name in ("fp32", "fp16", "int8") else path.name
+        source = f"{name} ({model['family']}, {model['precision']})"
+    else:
+        source = f"predictions {Path(report['predictions']).name}"
+    detail = options.describe() if options else "as saved"
     return f"{source}: WIDER FACE val, {report['images']}/{report['images_in_split']} images\n{detail}"

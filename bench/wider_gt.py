@@ -68,10 +68,11 @@ def load_wider_val(root) -> WiderVal:
             raise FacedgeError(f"{txt_path}:{line}: {relpath} is not in {root / MAT_DIR / 'wider_face_val.mat'}; "
                                "the gt text file and the evaluation .mat files are from different releases")
         mat_boxes, keep = mats.pop(key)
-        if mat_boxes.shape != boxes.shape or not np.array_equal(mat_boxes, boxes):
+        placeholder = len(boxes) == 0 and not mat_boxes.any()  # 'count 0' in the text, a zero box in the mat
+        if not placeholder and (mat_boxes.shape != boxes.shape or not np.array_equal(mat_boxes, boxes)):
             raise FacedgeError(f"{txt_path}:{line}: the {len(boxes)} boxes of {relpath} differ from the "
                                f"{len(mat_boxes)} in {root / MAT_DIR / 'wider_face_val.mat'}")
-        image = GtImage(event=key[0], name=key[1], boxes=boxes, keep=keep, line=line)
+        image = GtImage(event=key[0], name=key[1], boxes=mat_boxes, keep=keep, line=line)
         images.append(image)
         by_key[key] = image
     if mats:

@@ -164,6 +164,8 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
 
 
 def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
+    import copy
+
     import onnxruntime
     import torch
 
@@ -173,12 +175,18 @@ def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
     work.mkdir()
     wrapper = ExportWrapper(net, family, num_classes).eval()
     raw_onnx = work / "raw.onnx"
-    steps.run("export ONNX", onnx_export.export, wrapper, size, raw_onnx, family.outputs)
+    steps.run("export ONNX", onnx_export.export, onnx_export.fold_batchnorm(wrapper), size, raw_onnx, family.outputs)
     steps.run("simplify ONNX", onnx_export.simplify, raw_onnx, tmp / ONNX_FILE, size)
     model_dir = tmp / precision
     model_dir.mkdir()
     graph = steps.run("pnnx to ncnn", ncnn_export.convert, tmp / ONNX_FILE, model_dir, work / "pnnx", size,
                       precision == "fp16", len(family.outputs))
+
+    exact = copy.deepcopy(wrapper).double()
+
+    def reference_fn(x):
+        with torch.no_grad():
+            return [t.numpy() for t in exact(torch.from_numpy(x).double())]
 
     def torch_fn(x):
         with torch.no_grad():
@@ -195,8 +203,15 @@ def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
         return session.run(None, {onnx_export.INPUT_NAME: x})
 
     ncnn_fn = verify.NcnnRunner(model_dir / PARAM_FILE, model_dir / BIN_FILE, graph.input, graph.outputs)
-    diffs, faces = steps.run("verify torch / onnxruntime / ncnn", verify.compare_stages, family, torch_fn, onnx_fn,
-                             ncnn_fn, test_images, size)
+    # One thread for every engine: torch's OpenMP pool, waiting beside ncnn's and
+    # onnxruntime's, ran several times slower than a single thread on two cores.
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        diffs, faces = steps.run("verify torch / onnxruntime / ncnn", verify.compare_stages, family, reference_fn,
+                                 {"torch": torch_fn, "onnxruntime": onnx_fn, "ncnn": ncnn_fn}, test_images, size)
+    finally:
+        torch.set_num_threads(torch_threads)
     steps.run("clean up", shutil.rmtree, work)
     return {"graph": graph, "diffs": diffs, "faces": faces}
 
@@ -207,5 +222,5 @@ def _check_faces(rep):
     f = rep["faces"]
     if f["matched_fraction"] < verify.MIN_MATCHED:
         raise FacedgeError(
-            f"conversion check failed: of {f['torch']} faces PyTorch finds on the test images, the ncnn model "
+            f"conversion check failed: of {f['reference']} faces PyTorch finds on the test images, the ncnn model "
             f"finds only {f['matched']} ({100 * f['matched_fraction']:.1f} %, need {100 * verify.MIN_MATCHED:.0f} %)")

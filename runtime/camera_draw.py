@@ -6,6 +6,7 @@ picture.
 """
 
 import cv2
+import numpy as np
 
 BOX_BGR = (0, 255, 0)
 LANDMARK_BGR = (0, 0, 255)
@@ -19,12 +20,12 @@ def _line_width(image):
 
 def draw_detections(image, detections):
     width = _line_width(image)
-    for i in range(len(detections)):
-        x1, y1, x2, y2 = (int(round(float(v))) for v in detections.boxes[i])
+    # One numpy conversion for all faces: a crowd photo has a hundred of them.
+    for x1, y1, x2, y2 in np.rint(detections.boxes).astype(np.int32).tolist():
         cv2.rectangle(image, (x1, y1), (x2, y2), BOX_BGR, width)
-        if detections.landmarks is not None:
-            for x, y in detections.landmarks[i]:
-                cv2.circle(image, (int(round(float(x))), int(round(float(y)))), width + 1, LANDMARK_BGR, -1)
+    if detections.landmarks is not None and len(detections):
+        for x, y in np.rint(detections.landmarks).astype(np.int32).reshape(-1, 2).tolist():
+            cv2.circle(image, (x, y), width + 1, LANDMARK_BGR, -1)
 
 
 def overlay_text(stats):

@@ -6,11 +6,12 @@ tests show is that facedge uses that API as documented, not that a camera works.
 import sys
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
 import fake_picamera2
-from camera_fakes import FakeDetector
+from camera_fakes import FakeDetector, require_core
 from facedge.runtime.camera_pipeline import run_pipeline
 from facedge.runtime.camera_sources import Picamera2Source, SourceLost, make_source, picamera2_available
 from facedge.runtime.errors import FacedgeError
@@ -161,3 +162,40 @@ def test_the_stand_in_enforces_picamera2s_rules(camera):
     with pytest.raises(RuntimeError, match="used after release"):
         request.get_metadata()
     cam.close()
+
+
+def test_real_detector_through_the_picamera2_path_finds_the_faces_of_the_photo(camera, demo_images, reference_ultraface):
+    # The stand-in's camera "sees" a demo photo; through main/lores, YUV420 and the
+    # coordinate mapping, the detector must find what it finds in the photo itself.
+    require_core()
+    import facedge
+
+    param, bin_ = reference_ultraface["RFB-320"]
+    detector = facedge.Detector.from_ncnn(str(param), str(bin_), family="ultraface-rfb", input_size=(320, 240))
+    for path in demo_images:
+        photo = cv2.resize(cv2.imread(str(path)), (640, 480), interpolation=cv2.INTER_AREA)
+        expected = detector.detect(photo)
+        if 5 <= len(expected) <= 40:
+            break
+    camera.scene = lambda index, size: cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    source = make_source("picamera2", lores_size=(320, 240), size=(640, 480))
+    out = Collect()
+    run_pipeline(source, detector, [out], max_frames=3)
+    got = out.reports[-1]["detections"]
+    confident = expected.boxes[expected.scores > 0.8]
+    assert len(confident) >= 3
+    matched = sum(_best_iou(box, got.boxes) > 0.6 for box in confident)
+    assert matched >= 0.9 * len(confident), (matched, len(confident))
+    assert abs(len(got) - len(expected)) <= max(2, 0.2 * len(expected))
+
+
+def _best_iou(box, boxes):
+    if len(boxes) == 0:
+        return 0.0
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return float((inter / (area(box) + area(boxes) - inter)).max())

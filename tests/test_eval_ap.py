@@ -120,12 +120,20 @@ def test_scores_are_normalised_over_all_images_and_binned_into_1000_thresholds()
     assert evaluate(imgs, scaled).settings["easy"].ap == pytest.approx(2 / 3, abs=1e-12)
 
 
-def test_prediction_order_in_the_input_does_not_matter():
+def test_the_higher_score_of_two_detections_of_a_face_is_the_hit():
+    # Face 0 is found twice: badly-placed but IoU >= 0.5 at 0.9, well-placed at 0.2.
+    # Whichever comes first in the file, the 0.9 one is the hit and the 0.2 one the
+    # duplicate, so the file's order changes nothing.
     imgs = [image(FACES, **NESTED)]
-    preds = dets([*FACES[2], 0.3], [500, 300, 20, 20, 0.6], [*FACES[0], 0.8], [*FACES[1], 0.1], [300, 300, 30, 30, 0.45])
+    x, y, w, h = FACES[0]
+    preds = dets([x, y, w, h, 0.2], [*FACES[1], 0.5], [x + 8, y + 6, w, h, 0.9], [500, 300, 20, 20, 0.6])
     expected = aps(evaluate(imgs, [preds]))
-    assert aps(evaluate(imgs, [preds[::-1]])) == expected
-    assert min(expected) < 1  # the false positives rank above some faces
+    for order in ([2, 0, 1, 3], [3, 2, 1, 0], [1, 3, 0, 2]):
+        assert aps(evaluate(imgs, [preds[order]])) == expected
+    # easy: the hit at 0.9 first (precision 1 at full recall) -> 1.0; had the 0.2 one
+    # been the hit, the false positive at 0.6 would rank above it
+    assert expected[0] == 1.0
+    assert expected[1] == pytest.approx(0.5 + 0.5 * 2 / 3, abs=1e-12)
 
 
 def test_equal_scores_and_empty_predictions():

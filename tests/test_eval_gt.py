@@ -115,6 +115,12 @@ def test_face_count_zero_with_its_placeholder_line(tmp_path):
     path.write_text("1--H/a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n1--H/b.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n")
     parsed = read_gt_txt(path)
     assert [(line, rel, boxes.tolist()) for line, rel, boxes in parsed] == [(1, "1--H/a.jpg", []), (4, "1--H/b.jpg", [[1, 2, 3, 4]])]
+    # such a text file agrees with mats holding one zero box for the image
+    write_split(tmp_path / "root")
+    txt = tmp_path / "root" / "wider_face_split" / "wider_face_val_bbx_gt.txt"
+    txt.write_text(txt.read_text().replace("1--Handshaking/1_Handshaking_b.jpg\n1\n", "1--Handshaking/1_Handshaking_b.jpg\n0\n"))
+    val = load_wider_val(tmp_path / "root")
+    assert val.by_key[("1--Handshaking", "1_Handshaking_b")].boxes.tolist() == [[0, 0, 0, 0]]
 
 
 def test_text_and_mats_that_disagree(tmp_path):

@@ -37,14 +37,19 @@ def ref_norm_score(preds):
 
 def ref_overlaps(gt, box):
     """boxoverlap(gt, box): IoU of one x1 y1 x2 y2 box against each gt row, +1 convention."""
-    out = np.zeros(len(gt))
-    for n in range(len(gt)):
-        iw = min(box[2], gt[n, 2]) - max(box[0], gt[n, 0]) + 1
-        ih = min(box[3], gt[n, 3]) - max(box[1], gt[n, 1]) + 1
-        if iw > 0 and ih > 0:
-            union = (box[2] - box[0] + 1) * (box[3] - box[1] + 1) + (gt[n, 2] - gt[n, 0] + 1) * (gt[n, 3] - gt[n, 1] + 1) - iw * ih
-            out[n] = iw * ih / union
-    return out
+    x1 = np.maximum(gt[:, 0], box[0])
+    y1 = np.maximum(gt[:, 1], box[1])
+    x2 = np.minimum(gt[:, 2], box[2])
+    y2 = np.minimum(gt[:, 3], box[3])
+    w = x2 - x1 + 1
+    h = y2 - y1 + 1
+    inter = w * h
+    gt_area = (gt[:, 2] - gt[:, 0] + 1) * (gt[:, 3] - gt[:, 1] + 1)
+    box_area = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        o = inter / (box_area + gt_area - inter)
+    o[(w <= 0) | (h <= 0)] = 0
+    return o
 
 
 def ref_image_eval(pred, gt, ignore, iou_thresh):
@@ -118,10 +123,10 @@ def reference_evaluate(images, predictions, thresh_num=1000, iou_thresh=0.5):
 # Realistic predictions: the gt perturbed the way a detector errs.
 
 
-def realistic_predictions(images, seed):
-    """Per image: most larger faces found with a jittered box, fewer small ones;
-    some duplicates; false positives anywhere; scores that rank big faces higher,
-    with ties (scores written with 3 decimals) and everything in the file format's
+def realistic_predictions(images, seed, false_positives=4):
+    """Per image, in no particular order: most larger faces found with a jittered
+    box, fewer small ones; some duplicates; false positives anywhere; scores that
+    rank big faces higher, with ties (3 decimals) and boxes in the file format's
     precision."""
     rng = np.random.default_rng(seed)
     out = []
@@ -136,16 +141,17 @@ def realistic_predictions(images, seed):
             bx, by = x + w * jitter[0], y + h * jitter[1]
             score = np.clip(rng.beta(2 + size / 8, 2), 0.02, 1.0)
             rows.append([bx, by, bw, bh, score])
-            if rng.random() < 0.08:  # a duplicate, shifted, usually weaker
-                rows.append([bx + 0.3 * bw * rng.normal(), by + 0.3 * bh * rng.normal(), bw, bh, score * rng.uniform(0.3, 1.0)])
-        for _ in range(rng.poisson(4)):
-            s = rng.uniform(4, 120)
-            rows.append([rng.uniform(0, 1000), rng.uniform(0, 700), s, s * rng.uniform(0.8, 1.4), rng.beta(1.2, 5) + 0.02])
-        rows = np.array(rows, dtype=np.float64).reshape(-1, 5)
+            if rng.random() < 0.08:  # a duplicate, shifted, sometimes stronger than the better box
+                rows.append([bx + 0.3 * bw * rng.normal(), by + 0.3 * bh * rng.normal(), bw, bh, score * rng.uniform(0.5, 1.3)])
+        n = rng.poisson(false_positives)
+        side = rng.uniform(4, 120, n)
+        fp = np.column_stack([rng.uniform(0, 1000, n), rng.uniform(0, 700, n), side, side * rng.uniform(0.8, 1.4, n),
+                              rng.beta(1.2, 5, n) + 0.02])
+        rows = np.vstack([np.array(rows, dtype=np.float64).reshape(-1, 5), fp])
         rows[:, 2:4] = np.maximum(rows[:, 2:4], 0.0)
         rows[:, :4] = np.round(rows[:, :4], 2)
         rows[:, 4] = np.round(np.clip(rows[:, 4], 0.0, 1.0), 3)
-        out.append(rows)
+        out.append(rows[rng.permutation(len(rows))])  # files need not be sorted by score
     return out
 
 
@@ -197,11 +203,11 @@ def test_agrees_with_reference_on_a_sample_of_all_val_images(val):
 
 
 def test_whole_val_set_in_seconds(val):
-    preds = realistic_predictions(val.images, seed=3)
+    preds = realistic_predictions(val.images, seed=3, false_positives=100)  # what a 0.02 threshold leaves
     start = time.perf_counter()
     result = evaluate(val.images, preds)
     elapsed = time.perf_counter() - start
     assert result.images == 3226 and result.faces == 39708
     assert [result.settings[s].faces for s in SETTINGS] == [7211, 13319, 31958]
-    assert result.settings["easy"].ap > result.settings["medium"].ap > result.settings["hard"].ap
+    assert result.settings["hard"].ap < min(result.settings["easy"].ap, result.settings["medium"].ap)  # tiny faces missed
     assert elapsed < 10.0, f"evaluating {result.predictions} predictions over 3226 images took {elapsed:.1f}s"

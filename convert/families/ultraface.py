@@ -99,7 +99,8 @@ class UltraFace(nn.Module):
         features = []
         start = 0
         for end in LEVEL_ENDS:
-            x = self.base_net[start:end](x)
+            for i in range(start, end):  # indexing, not slicing: a slice is a new module torch.fx cannot trace
+                x = self.base_net[i](x)
             features.append(x)
             start = end
         features.append(self.extras[0](x))

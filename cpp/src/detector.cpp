@@ -142,10 +142,6 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
         throw Error("model input/scores/boxes blob names must not be empty");
     if (!config_.landmarks_blob.empty() && family_.num_landmarks == 0)
         throw Error("family " + family_.name + " has no landmarks, but a landmarks output '" + config_.landmarks_blob + "' was given");
-    {
-        int w = 0, h = 0;
-        input_size_for_call(w, h, 0, 0); // validates the default input size against the family
-    }
 
     const std::string param_text = read_file(param_path, "ncnn .param");
     const std::string bin_text = read_file(bin_path, "ncnn .bin");
@@ -161,6 +157,8 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
         if (!found)
             throw Error(param_path + ": has no blob named '" + *blob + "' (the model's outputs do not match facedge.json / the family's names)");
     }
+    model_check_ = check;
+    param_name_ = param_path;
     layer_types_ = check.layer_types;
     int8_layer_count_ = check.int8_layer_count;
 
@@ -181,6 +179,11 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     BoundedMemoryReader reader(bin_data_.data(), bin_data_.size());
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
+
+    // the default input size: valid for the family, and the graph runs at it
+    int w = 0, h = 0;
+    input_size_for_call(w, h, 0, 0);
+    priors_for(w, h);
 }
 
 Detector::~Detector() = default;
@@ -215,7 +218,11 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
     std::lock_guard<std::mutex> lock(priors_mutex_);
     auto& slot = priors_cache_[std::make_pair(w, h)];
     if (!slot)
+    {
+        // First use of this input size: make sure ncnn can run the graph at it.
+        check_shapes(model_check_, param_name_, config_.input_blob, w, h, 3);
         slot = std::make_shared<const std::vector<Prior> >(generate_priors(family_, w, h));
+    }
     return slot;
 }
 

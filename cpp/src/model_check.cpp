@@ -267,6 +267,11 @@ int check_layer(const Context& ctx, const LayerLine& l, BinCursor& bin, const st
         require(ctx, l, dw > 0 && dh > 0 && dw <= kMaxKernel && dh <= kMaxKernel, "dilation (2=, 12=) must be positive");
         require(ctx, l, sw > 0 && sh > 0 && sw <= kMaxKernel && sh <= kMaxKernel, "stride (3=, 13=) must be positive");
         require(ctx, l, dynamic_weight == 0, "dynamic weights (19=1) are not supported");
+        for (int id : {4, 14, 15, 16})
+        {
+            const long long pad = get_int(ctx, l, id, 0);
+            require(ctx, l, pad == -233 || pad == -234 || (pad >= 0 && pad <= kMaxKernel), "padding (" + std::to_string(id) + "=) must be 0.." + std::to_string(kMaxKernel) + " or -233/-234 (SAME)");
+        }
         require(ctx, l, group > 0 && num_output % group == 0, "group (7=) must divide num_output");
         const long long maxk = kw * kh;
         require(ctx, l, weight_size > 0 && weight_size <= kMaxWeights && weight_size % (num_output * maxk) == 0,
@@ -401,6 +406,11 @@ int check_layer(const Context& ctx, const LayerLine& l, BinCursor& bin, const st
         const long long kw = get_int(ctx, l, 1, 0), kh = get_int(ctx, l, 11, kw);
         const long long sw = get_int(ctx, l, 2, 1), sh = get_int(ctx, l, 12, sw);
         const long long global = get_int(ctx, l, 4, 0);
+        for (int id : {3, 13, 14, 15})
+        {
+            const long long pad = get_int(ctx, l, id, 0);
+            require(ctx, l, pad >= 0 && pad <= kMaxKernel, "padding (" + std::to_string(id) + "=) must be 0.." + std::to_string(kMaxKernel));
+        }
         if (!global)
         {
             require(ctx, l, kw > 0 && kh > 0 && kw <= kMaxKernel && kh <= kMaxKernel, "kernel size (1=, 11=) must be positive");
@@ -472,6 +482,294 @@ int check_layer(const Context& ctx, const LayerLine& l, BinCursor& bin, const st
 
 } // namespace
 
+struct ModelGraph
+{
+    std::vector<LayerLine> layers;
+};
+
+namespace {
+
+// A blob's shape where facedge can follow it: 1-D (w), 2-D (w, h) or 3-D (w, h, c),
+// as ncnn lays blobs out without the batch axis.
+struct Shape
+{
+    int dims = 0; // 0: unknown
+    long long w = 1, h = 1, c = 1;
+    long long total() const { return w * h * c; }
+    std::string str() const
+    {
+        std::string s = std::to_string(w);
+        if (dims >= 2)
+            s += "x" + std::to_string(h);
+        if (dims >= 3)
+            s += "x" + std::to_string(c);
+        return s;
+    }
+};
+
+Shape map3(long long w, long long h, long long c)
+{
+    Shape s;
+    s.dims = 3;
+    s.w = w;
+    s.h = h;
+    s.c = c;
+    return s;
+}
+
+const long long kMaxBlobElements = 1LL << 28; // 1 GiB of floats: no face model comes near
+
+long long conv_out(const Context& ctx, const LayerLine& l, long long in, long long k, long long d, long long s, long long pad_a, long long pad_b, const char* axis)
+{
+    const long long extent = d * (k - 1) + 1;
+    long long out;
+    if (pad_a == -233 || pad_a == -234) // SAME padding
+        out = (in + s - 1) / s;
+    else
+        out = (in + pad_a + pad_b - extent) / s + 1;
+    if (pad_a != -233 && pad_a != -234 && in + pad_a + pad_b < extent)
+        out = 0;
+    require(ctx, l, out >= 1, std::string("its window (") + std::to_string(extent) + ") does not fit the input " + axis + " (" + std::to_string(in) + " plus padding)");
+    return out;
+}
+
+long long axis_of(const Context& ctx, const LayerLine& l, int id, int dims)
+{
+    const long long axis = get_int(ctx, l, id, 0);
+    require(ctx, l, axis >= -dims && axis < dims, "axis (" + std::to_string(id) + "=" + std::to_string(axis) + ") out of range for a " + std::to_string(dims) + "-D input");
+    return axis < 0 ? axis + dims : axis;
+}
+
+Shape infer_shape(const Context& ctx, const LayerLine& l, const std::vector<Shape>& in)
+{
+    const std::string& t = l.type;
+    Shape out;
+    for (const Shape& s : in)
+        if (s.dims == 0)
+            return out;
+    if (in.empty())
+        return out;
+    const Shape& a = in[0];
+    if ((t == "Convolution" || t == "ConvolutionDepthWise" || t == "Pooling" || t == "Padding" || t == "Interp") && a.dims != 3)
+        return out; // facedge follows these on feature maps only
+    if (t == "Convolution" || t == "ConvolutionDepthWise")
+    {
+        const long long kw = get_int(ctx, l, 1, 0), kh = get_int(ctx, l, 11, kw);
+        const long long dw = get_int(ctx, l, 2, 1), dh = get_int(ctx, l, 12, dw);
+        const long long sw = get_int(ctx, l, 3, 1), sh = get_int(ctx, l, 13, sw);
+        const long long pl = get_int(ctx, l, 4, 0), pr = get_int(ctx, l, 15, pl);
+        const long long pt = get_int(ctx, l, 14, pl), pb = get_int(ctx, l, 16, pt);
+        const long long ow = conv_out(ctx, l, a.w, kw, dw, sw, pl, pr, "width"); // width first: a stable message
+        const long long oh = conv_out(ctx, l, a.h, kh, dh, sh, pt, pb, "height");
+        out = map3(ow, oh, get_int(ctx, l, 0, 0));
+    }
+    else if (t == "Pooling")
+    {
+        if (get_int(ctx, l, 4, 0)) // global pooling: a vector, no longer a map
+            return out;
+        const long long kw = get_int(ctx, l, 1, 0), kh = get_int(ctx, l, 11, kw);
+        const long long sw = get_int(ctx, l, 2, 1), sh = get_int(ctx, l, 12, sw);
+        const long long pl = get_int(ctx, l, 3, 0), pr = get_int(ctx, l, 14, pl);
+        const long long pt = get_int(ctx, l, 13, pl), pb = get_int(ctx, l, 15, pt);
+        const long long mode = get_int(ctx, l, 5, 0);
+        auto pool_out = [&](long long n, long long k, long long s, long long p0, long long p1, const char* axis) {
+            if (mode == 2 || mode == 3)
+                return (n + s - 1) / s;
+            require(ctx, l, n + p0 + p1 >= k, std::string("its window does not fit the input ") + axis);
+            long long o = (n + p0 + p1 - k) / s + 1;
+            if (mode == 0 && (n + p0 + p1 - k) % s != 0)
+                o++; // "full" mode rounds up
+            return o;
+        };
+        const long long ow = pool_out(a.w, kw, sw, pl, pr, "width");
+        const long long oh = pool_out(a.h, kh, sh, pt, pb, "height");
+        out = map3(ow, oh, a.c);
+    }
+    else if (t == "Padding")
+    {
+        out = map3(a.w + get_int(ctx, l, 2, 0) + get_int(ctx, l, 3, 0), a.h + get_int(ctx, l, 0, 0) + get_int(ctx, l, 1, 0),
+                   a.c + get_int(ctx, l, 7, 0) + get_int(ctx, l, 8, 0));
+    }
+    else if (t == "Interp")
+    {
+        if (in.size() > 1)
+        {
+            if (in[1].dims != 3)
+                return out;
+            out = map3(in[1].w, in[1].h, a.c);
+        }
+        else
+        {
+            const long long ow = get_int(ctx, l, 4, 0), oh = get_int(ctx, l, 3, 0);
+            auto scale = [&](int id) {
+                auto it = l.params.find(id);
+                return it == l.params.end() || it->second.is_array ? 1.0 : it->second.values[0];
+            };
+            const double hs = scale(1), ws = scale(2);
+            require(ctx, l, hs > 0 && ws > 0 && hs <= 64 && ws <= 64, "scales (1=, 2=) must be in (0, 64]");
+            out = map3(ow ? ow : (long long)(a.w * ws), oh ? oh : (long long)(a.h * hs), a.c);
+        }
+    }
+    else if (t == "Concat")
+    {
+        const long long ax = axis_of(ctx, l, 0, a.dims);
+        out = a;
+        for (size_t i = 1; i < in.size(); i++)
+        {
+            const Shape& b = in[i];
+            // the concatenated axis, counted from the outermost: (c, h, w) for 3-D
+            long long* grow = nullptr;
+            bool fits = b.dims == a.dims;
+            if (a.dims == 1)
+                grow = &out.w;
+            else if (a.dims == 2)
+            {
+                fits = fits && (ax == 0 ? b.w == a.w : b.h == a.h);
+                grow = ax == 0 ? &out.h : &out.w;
+            }
+            else
+            {
+                fits = fits && (ax == 0 ? (b.w == a.w && b.h == a.h) : ax == 1 ? (b.w == a.w && b.c == a.c) : (b.h == a.h && b.c == a.c));
+                grow = ax == 0 ? &out.c : ax == 1 ? &out.h : &out.w;
+            }
+            require(ctx, l, fits, "joins inputs of shapes " + a.str() + " and " + b.str() + " along axis " + std::to_string(ax));
+            *grow += a.dims == 1 ? b.w : (a.dims == 2 ? (ax == 0 ? b.h : b.w) : (ax == 0 ? b.c : ax == 1 ? b.h : b.w));
+        }
+    }
+    else if (t == "BinaryOp" || t == "Eltwise")
+    {
+        out = a;
+        for (size_t i = 1; i < in.size(); i++)
+        {
+            const Shape& b = in[i];
+            if (b.dims != a.dims)
+                return Shape(); // broadcasting across ranks: not followed
+            auto dim = [&](long long x, long long y, const char* what) {
+                require(ctx, l, x == y || (t == "BinaryOp" && (x == 1 || y == 1)),
+                        std::string("combines inputs whose ") + what + " differ (" + std::to_string(x) + " vs " + std::to_string(y) + ")");
+                return std::max(x, y);
+            };
+            out.w = dim(out.w, b.w, "widths");
+            out.h = dim(out.h, b.h, "heights");
+            out.c = dim(out.c, b.c, "channel counts");
+        }
+    }
+    else if (t == "Permute")
+    {
+        const long long order = get_int(ctx, l, 0, 0);
+        if (a.dims == 2)
+        {
+            require(ctx, l, order == 0 || order == 1, "order_type (0=) must be 0 or 1 for a 2-D input");
+            out = a;
+            if (order == 1)
+                std::swap(out.w, out.h);
+        }
+        else if (a.dims == 3)
+        {
+            require(ctx, l, order >= 0 && order <= 5, "order_type (0=) must be 0..5 for a 3-D input");
+            // output (w, h, c) in terms of the input's axes
+            const long long w = a.w, h = a.h, c = a.c;
+            const long long table[6][3] = {{w, h, c}, {h, w, c}, {w, c, h}, {c, w, h}, {h, c, w}, {c, h, w}};
+            out = map3(table[order][0], table[order][1], table[order][2]);
+        }
+        else
+            out = a;
+    }
+    else if (t == "Reshape")
+    {
+        require(ctx, l, !l.params.count(6) && !l.params.count(11), "shape expressions and 4-D reshapes are not supported");
+        const long long pw = get_int(ctx, l, 0, -233), ph = get_int(ctx, l, 1, -233), pc = get_int(ctx, l, 2, -233);
+        const int ndim = pw == -233 ? 0 : ph == -233 ? 1 : pc == -233 ? 2 : 3;
+        require(ctx, l, ndim >= 1, "needs at least a width (0=)");
+        long long v[3] = {pw, ph, pc};
+        const long long src[3] = {a.w, a.h, a.c};
+        int unknown = -1;
+        long long product = 1;
+        for (int i = 0; i < ndim; i++)
+        {
+            require(ctx, l, v[i] >= -1 && v[i] <= kMaxBlobElements, "sizes must be -1, 0 or positive");
+            if (v[i] == 0)
+                v[i] = src[i];
+            if (v[i] == -1)
+            {
+                require(ctx, l, unknown < 0, "only one size may be -1");
+                unknown = i;
+            }
+            else
+                product *= v[i];
+        }
+        if (unknown >= 0)
+        {
+            require(ctx, l, product > 0 && a.total() % product == 0, "cannot reshape " + a.str() + " into the requested sizes");
+            v[unknown] = a.total() / product;
+            product *= v[unknown];
+        }
+        require(ctx, l, product == a.total(), "cannot reshape " + a.str() + " (" + std::to_string(a.total()) + " values) into " + std::to_string(product));
+        out.dims = ndim;
+        out.w = v[0];
+        out.h = ndim >= 2 ? v[1] : 1;
+        out.c = ndim >= 3 ? v[2] : 1;
+    }
+    else if (t == "Flatten")
+    {
+        out.dims = 1;
+        out.w = a.total();
+    }
+    else if (t == "Softmax")
+    {
+        axis_of(ctx, l, 0, a.dims);
+        out = a;
+    }
+    else
+    {
+        static const std::set<std::string> same_shape = {"ReLU", "Sigmoid", "Clip", "HardSwish", "HardSigmoid", "Swish", "Mish", "ELU", "TanH", "AbsVal",
+                                                         "Exp", "Log", "Power", "UnaryOp", "Dropout", "Noop", "Split", "ShuffleChannel", "BatchNorm",
+                                                         "Scale", "Bias", "PReLU", "Quantize", "Dequantize", "Requantize", "Cast", "Packing"};
+        if (same_shape.count(t))
+            return a;
+        return out; // anything else: stop following this branch
+    }
+    require(ctx, l, out.w >= 1 && out.h >= 1 && out.c >= 1, "produces an empty blob");
+    require(ctx, l, out.w * out.h <= kMaxBlobElements && out.total() <= kMaxBlobElements, "would produce a " + out.str() + " blob (too large)");
+    return out;
+}
+
+} // namespace
+
+void check_shapes(const ModelCheckResult& model, const std::string& param_name, const std::string& input_blob, int input_width, int input_height,
+                  int input_channels)
+{
+    if (!model.graph)
+        return;
+    Context ctx{param_name, ""};
+    std::map<std::string, Shape> shapes;
+    for (const LayerLine& l : model.graph->layers)
+    {
+        if (l.type == "Input")
+        {
+            Shape s;
+            if (!l.tops.empty() && l.tops[0] == input_blob)
+                s = map3(input_width, input_height, input_channels);
+            shapes[l.tops[0]] = s;
+            continue;
+        }
+        std::vector<Shape> in;
+        for (const std::string& b : l.bottoms)
+            in.push_back(shapes[b]);
+        Shape out;
+        try
+        {
+            out = infer_shape(ctx, l, in);
+        }
+        catch (const Error& e)
+        {
+            throw Error(std::string(e.what()) + " at input size " + std::to_string(input_width) + "x" + std::to_string(input_height));
+        }
+        for (size_t k = 0; k < l.tops.size(); k++)
+            shapes[l.tops[k]] = (k == 0 || l.type == "Split") ? out : Shape();
+    }
+}
+
 ModelCheckResult check_model(const std::string& param_text, const std::string& param_name, const unsigned char* bin, size_t bin_size,
                              const std::string& bin_name, const std::string& input_blob, int input_channels)
 {
@@ -505,6 +803,7 @@ ModelCheckResult check_model(const std::string& param_text, const std::string& p
                     + " layer lines (truncated or edited?)");
 
     ModelCheckResult result;
+    auto graph = std::make_shared<ModelGraph>();
     result.layer_count = (int)layer_count;
     result.blob_count = (int)blob_count;
 
@@ -543,6 +842,7 @@ ModelCheckResult check_model(const std::string& param_text, const std::string& p
             }
             blob_channels[l.tops[0]] = channels;
             result.layer_types.push_back(l.type);
+            graph->layers.push_back(l);
             continue;
         }
         const int out_c = check_layer(ctx, l, cursor, in_channels);
@@ -556,6 +856,7 @@ ModelCheckResult check_model(const std::string& param_text, const std::string& p
             blob_channels[l.tops[k]] = (k == 0 || l.type == "Split") ? out_c : kUnknown;
         }
         result.layer_types.push_back(l.type);
+        graph->layers.push_back(l);
     }
     if ((long long)blob_channels.size() != blob_count)
         throw Error(param_name + ": header says " + std::to_string(blob_count) + " blobs but the layers name " + std::to_string(blob_channels.size()));
@@ -567,6 +868,7 @@ ModelCheckResult check_model(const std::string& param_text, const std::string& p
     for (const auto& kv : blob_channels)
         result.blob_names.push_back(kv.first);
     result.bin_bytes_used = cursor.position();
+    result.graph = graph;
     return result;
 }
 

@@ -103,3 +103,44 @@ TEST(bad_param_text)
     std::vector<unsigned char> bin = bin_for(108, 4, 36);
     CHECK_THROWS_WITH(check_model(kParam, "m.param", bin.data(), bin.size(), "m.bin", "data", 3), "no Input layer produces the input blob 'data'");
 }
+
+// Input -> two 3x3 convolutions -> Concat: sibling branches must keep the same map size
+static const char* kBranches =
+    "7767517\n"
+    "5 6\n"
+    "Input in0 0 1 in0\n"
+    "Split sp 1 2 in0 a b\n"
+    "Convolution ca 1 1 a ca 0=2 1=3 4=1 6=54\n"
+    "Convolution cb 1 1 b cb 0=2 1=3 4=1 6=54\n"
+    "Concat cat 2 1 ca cb out 0=0\n";
+
+static std::vector<unsigned char> two_convs()
+{
+    std::vector<unsigned char> bin;
+    for (int i = 0; i < 2; i++)
+    {
+        bin.insert(bin.end(), 4, 0);
+        bin.insert(bin.end(), 54 * 4, 0);
+    }
+    return bin;
+}
+
+TEST(shapes_follow_the_graph_per_input_size)
+{
+    std::vector<unsigned char> bin = two_convs();
+    ModelCheckResult r = check_model(kBranches, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
+    check_shapes(r, "m.param", "in0", 320, 240, 3);
+    // one branch padded differently: the concat would mix 320x240 and 322x242 maps
+    std::string p = replace(kBranches, "cb 0=2 1=3 4=1", "cb 0=2 1=3 4=2");
+    r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
+    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 320, 240, 3),
+                      "layer 'cat' (Concat): joins inputs of shapes 320x240x2 and 322x242x2 along axis 0 at input size 320x240");
+    // a window larger than the input
+    p = replace(kBranches, "ca 0=2 1=3 4=1", "ca 0=2 1=3 4=0");
+    r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
+    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 2, 2, 3), "its window (3) does not fit the input width (2 plus padding)");
+    // an axis past the blob's rank
+    p = replace(kBranches, "out 0=0", "out 0=7");
+    r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
+    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 32, 32, 3), "axis (0=7) out of range for a 3-D input");
+}

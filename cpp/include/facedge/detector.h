@@ -10,6 +10,7 @@
 #include "facedge/decode.h"
 #include "facedge/family.h"
 #include "facedge/image.h"
+#include "facedge/model_check.h"
 #include "facedge/nms.h"
 #include "facedge/priors.h"
 
@@ -118,6 +119,8 @@ private:
     DetectorOptions options_;
     std::unique_ptr<ncnn::Net> net_;
     std::vector<unsigned char> bin_data_; // ncnn references fp32 weights in place
+    ModelCheckResult model_check_;
+    std::string param_name_;
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
     mutable std::mutex priors_mutex_;

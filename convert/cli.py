@@ -1,0 +1,70 @@
+"""`facedge convert`: a PyTorch checkpoint -> an ncnn model directory with a parity report.
+
+Imports nothing heavy at parse time: torch and the other conversion tools load in
+run(), and their absence is reported as the extra to install.
+"""
+
+import importlib.util
+import sys
+
+from facedge.convert.families import NAMES
+from facedge.runtime.errors import FacedgeError
+
+# import name -> what pip calls it; all come with `pip install 'facedge[convert]'`
+CONVERT_DEPENDENCIES = {"torch": "torch", "onnx": "onnx", "onnxsim": "onnxsim", "onnxruntime": "onnxruntime",
+                        "pnnx": "pnnx", "ncnn": "ncnn"}
+
+
+def configure_parser(p):
+    p.add_argument("weights", nargs="?", metavar="WEIGHTS",
+                   help="a .pth/.pt state_dict (default: ULFD version-RFB-320, downloaded once into the cache, "
+                        "or found in $FACEDGE_WEIGHTS_DIR)")
+    p.add_argument("--arch", choices=NAMES, help="the architecture, when not to detect it from the checkpoint's keys")
+    p.add_argument("--input-size", metavar="WxH",
+                   help="network input size in pixels, e.g. 640x480 (default: the size the checkpoint was trained at)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output folder (default: the facedge model cache, where other commands find it by --name)")
+    p.add_argument("--name", help="name of the converted model in the cache and report (default: the checkpoint's "
+                                  "file name, plus -WxH for a non-default input size)")
+    p.add_argument("--fp16", action="store_true", help="store weights as fp16 (OUT/fp16/; default fp32 in OUT/fp32/)")
+    p.add_argument("--images", metavar="DIR",
+                   help="folder of real images for the parity check (default: the shared demo photos when present)")
+    p.add_argument("--int8", action="store_true", help="also calibrate an int8 model (not implemented yet)")
+
+
+def missing_dependencies():
+    return [pip for module, pip in CONVERT_DEPENDENCIES.items() if importlib.util.find_spec(module) is None]
+
+
+def run(args) -> int:
+    if args.int8:
+        raise FacedgeError("--int8: not implemented yet (int8 calibration is issue 5); convert without it for now")
+    missing = missing_dependencies()
+    if missing:
+        raise FacedgeError(f"needs the conversion tools, missing {', '.join(missing)}: "
+                           f"install them with pip install 'facedge[convert]'")
+    from facedge.convert.pipeline import convert, parse_input_size
+
+    size = parse_input_size(args.input_size) if args.input_size else None
+    result = convert(args.weights, arch=args.arch, input_size=size, out_dir=args.output, name=args.name,
+                     fp16=args.fp16, images=args.images)
+    _summary(result, cached=args.output is None)
+    return 0
+
+
+def _summary(result, cached):
+    r = result.report
+    w, h = r["input_size"]
+    ncnn = r["parity"]["stages"]["ncnn"]["max_abs"]
+    faces = r["faces"]
+    print(f"{result.model_dir}: {r['family']} {w}x{h} {r['precision']} model from {r['checkpoint']['name']} "
+          f"in {r['timings_s']['total']:.1f} s")
+    print("  ncnn vs PyTorch (float64), max abs: " + ", ".join(f"{k} {v:.1e}" for k, v in ncnn.items()))
+    print(f"  faces on {r['images']['count']} test images: {faces['matched']} of {faces['reference']} the same "
+          f"(IoU >= {faces['min_iou']})")
+    print(f"  report: {result.out_dir / 'report.md'}")
+    if cached:
+        print(f"  cached as '{r['name']}' ('{r['name']}-{r['precision']}'): other commands take that name as the model")
+    if r["parity"]["within_tolerance"] is False:
+        print(f"facedge convert: warning: raw outputs differ from PyTorch by more than "
+              f"{r['parity']['tolerance_max_abs']:g}; see the report", file=sys.stderr)
