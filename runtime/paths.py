@@ -35,3 +35,13 @@ def shared_dir():
         if candidate.is_dir():
             return candidate
     return None
+
+
+def require_shared(what: str) -> Path:
+    """shared_dir(), or a clear error saying what needed it and how to point at it."""
+    p = shared_dir()
+    if p is None:
+        from facedge.runtime.errors import FacedgeError
+
+        raise FacedgeError(f"{what} needs the shared data folder: set FACEDGE_SHARED to it (it holds reference/, images/, wider/)")
+    return p

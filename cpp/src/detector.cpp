@@ -8,7 +8,9 @@
 
 #include "facedge/error.h"
 #include "facedge/model_check.h"
+#include "facedge/preprocess.h"
 
+#include "allocator.h"
 #include "datareader.h"
 #include "net.h"
 
@@ -65,20 +67,6 @@ private:
     size_t size_;
     mutable size_t pos_ = 0;
 };
-
-int ncnn_pixel_type(PixelFormat format, PixelOrder order)
-{
-    const bool rgb = order == PixelOrder::RGB;
-    switch (format)
-    {
-    case PixelFormat::BGR: return rgb ? ncnn::Mat::PIXEL_BGR2RGB : ncnn::Mat::PIXEL_BGR;
-    case PixelFormat::RGB: return rgb ? ncnn::Mat::PIXEL_RGB : ncnn::Mat::PIXEL_RGB2BGR;
-    case PixelFormat::BGRA: return rgb ? ncnn::Mat::PIXEL_BGRA2RGB : ncnn::Mat::PIXEL_BGRA2BGR;
-    case PixelFormat::RGBA: return rgb ? ncnn::Mat::PIXEL_RGBA2RGB : ncnn::Mat::PIXEL_RGBA2BGR;
-    case PixelFormat::GRAY: return rgb ? ncnn::Mat::PIXEL_GRAY2RGB : ncnn::Mat::PIXEL_GRAY2BGR;
-    }
-    return 0;
-}
 
 void check_options(const DetectorOptions& o)
 {
@@ -162,6 +150,7 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     layer_types_ = check.layer_types;
     int8_layer_count_ = check.int8_layer_count;
 
+    input_allocator_.reset(new ncnn::PoolAllocator());
     net_.reset(new ncnn::Net());
     ncnn::Option& opt = net_->opt;
     opt.num_threads = options_.num_threads;
@@ -266,11 +255,8 @@ RawResult Detector::infer(const ImageView& image, int input_width, int input_hei
     input_size_for_call(w, h, input_width, input_height);
     RawResult out;
     const auto t0 = Clock::now();
-    ncnn::Mat in = ncnn::Mat::from_pixels_resize(image.data, ncnn_pixel_type(image.format, config_.pixel_order), image.width, image.height,
-                                                 image.stride, w, h);
-    if (in.empty())
-        throw Error("could not allocate the input tensor");
-    in.substract_mean_normalize(config_.mean, config_.norm);
+    ncnn::Mat in;
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get());
     out.timings.preprocess_ms = ms_since(t0);
     run_network(in, w, h, out, true);
     return out;
@@ -297,11 +283,8 @@ DetectResult Detector::detect(const ImageView& image, int input_width, int input
     RawResult raw;
 
     auto t0 = Clock::now();
-    ncnn::Mat in = ncnn::Mat::from_pixels_resize(image.data, ncnn_pixel_type(image.format, config_.pixel_order), image.width, image.height,
-                                                 image.stride, w, h);
-    if (in.empty())
-        throw Error("could not allocate the input tensor");
-    in.substract_mean_normalize(config_.mean, config_.norm);
+    ncnn::Mat in;
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get());
     result.timings.preprocess_ms = ms_since(t0);
 
     run_network(in, w, h, raw, false);

@@ -1,0 +1,90 @@
+"""What facedge adds on top of ncnn: a full detect() call from a camera-sized BGR frame
+vs the bare ncnn inference of the same network input, measured alternately in one run.
+
+    python -m facedge.bench.overhead [--param P --bin B --family F | --model DIR] [--frame 1024x768]
+
+Both sides run with the same ncnn options (threads, fp16 storage). 'bare' is ncnn's
+create_extractor + input + extract on an already preprocessed tensor, timed inside
+C++; 'detect' is the Python call facedge.Detector.detect(frame): resize, normalize,
+inference, decoding, NMS and the numpy results. The ratio of medians is the overhead.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def measure(detector, frame, input_size, repeats, warmup=10):
+    w, h = input_size
+    chw = np.ascontiguousarray(np.random.default_rng(0).standard_normal((3, h, w)).astype(np.float32))
+    for _ in range(warmup):
+        detector.detect(frame)
+        detector.infer_normalized(chw)
+    detect_ms, bare_ms, stages = [], [], {"preprocess": [], "inference": [], "postprocess": []}
+    for _ in range(repeats):  # alternate, so load on the machine hits both sides alike
+        t0 = time.perf_counter()
+        r = detector.detect(frame)
+        detect_ms.append((time.perf_counter() - t0) * 1000)
+        for k in stages:
+            stages[k].append(r.timings_ms[k])
+        bare_ms.append(detector.infer_normalized(chw)["timings_ms"]["inference"])
+    med = statistics.median
+    return {
+        "detect_median_ms": med(detect_ms), "detect_min_ms": min(detect_ms),
+        "bare_inference_median_ms": med(bare_ms), "bare_inference_min_ms": min(bare_ms),
+        "ratio_median": med(detect_ms) / med(bare_ms), "ratio_min": min(detect_ms) / min(bare_ms),
+        "stages_median_ms": {k: med(v) for k, v in stages.items()}, "repeats": repeats,
+    }
+
+
+def main(argv=None):
+    import cv2
+
+    import facedge
+    from facedge.runtime.paths import require_shared
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="model directory or cached name")
+    p.add_argument("--param")
+    p.add_argument("--bin")
+    p.add_argument("--family", default="ultraface-rfb")
+    p.add_argument("--input-size", default="320x240")
+    p.add_argument("--frame", default="1024x768", help="size of the BGR frame given to detect()")
+    p.add_argument("--image", help="photo to resize into the frame (default: a shared demo image)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    size = tuple(int(v) for v in args.input_size.lower().split("x"))
+    if args.model:
+        det = facedge.Detector(args.model, threads=args.threads, input_size=size)
+        name = str(args.model)
+    else:
+        param, bin_ = args.param, args.bin
+        if not param:
+            ref = require_shared("the default benchmark model") / "reference" / "ultraface-ncnn"
+            param, bin_ = ref / "RFB-320.param", ref / "RFB-320.bin"
+        det = facedge.Detector.from_ncnn(param, bin_, family=args.family, input_size=size, threads=args.threads)
+        name = f"{param}"
+    fw, fh = (int(v) for v in args.frame.lower().split("x"))
+    image_path = args.image or str(sorted((require_shared("the default benchmark image") / "images" / "ultraface-demo").glob("*.jpg"))[0])
+    frame = cv2.resize(cv2.imread(image_path), (fw, fh))
+    result = measure(det, frame, size, args.repeats)
+    result.update({"model": name, "input_size": list(size), "frame": [fw, fh], "threads": args.threads})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        s = result["stages_median_ms"]
+        print(f"model {name}, input {size[0]}x{size[1]}, frame {fw}x{fh}, {args.threads} thread(s), {args.repeats} alternating repeats")
+        print(f"  bare ncnn inference  median {result['bare_inference_median_ms']:.3f} ms  min {result['bare_inference_min_ms']:.3f} ms")
+        print(f"  facedge detect()     median {result['detect_median_ms']:.3f} ms  min {result['detect_min_ms']:.3f} ms"
+              f"  (pre {s['preprocess']:.3f} / inf {s['inference']:.3f} / post {s['postprocess']:.3f})")
+        print(f"  overhead ratio       median {result['ratio_median']:.3f}x  min {result['ratio_min']:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
