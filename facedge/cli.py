@@ -12,6 +12,7 @@ import sys
 VERBS = {
     "detect": ("facedge.runtime.detect_cli", "detect faces in images"),
     "convert": ("facedge.convert.cli", "convert PyTorch weights to an ncnn model directory"),
+    "quantize": ("facedge.calibration.cli", "int8 post-training quantization of an fp32 ncnn model directory"),
     "eval": ("facedge.bench.wider_cli", "WIDER FACE Easy/Medium/Hard AP of a model or of predictions"),
     "bench": ("facedge.bench.cli", "per-thread latency against the alternatives"),
     "camera": ("facedge.runtime.camera_cli", "live detection from a camera or video"),

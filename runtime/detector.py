@@ -187,6 +187,17 @@ class Detector:
         w, h = _size(input_size, "input_size")
         return self._core.infer(image, fmt, w, h)
 
+    def extract_blobs(self, image, names, input_size=None, pixel_format=None) -> dict:
+        """Intermediate blobs by name ({name: float32 array (c, h, w) / (h, w) / (w,)})
+        after facedge's own preprocessing: what int8 calibration measures."""
+        image, fmt = self._image(image, pixel_format)
+        w, h = _size(input_size, "input_size")
+        return self._core.extract_blobs(image, list(names), fmt, w, h)
+
+    @property
+    def blob_names(self):
+        return list(self._core.blob_names)
+
     def infer_normalized(self, chw) -> dict:
         """Bare ncnn inference of a normalized 3xHxW float32 input."""
         return self._core.infer_normalized(chw)

@@ -247,6 +247,26 @@ PYBIND11_MODULE(_core, m)
                  return raw_result(r, d.family().num_landmarks);
              },
              py::arg("image"), py::arg("pixel_format") = "", py::arg("input_width") = 0, py::arg("input_height") = 0)
+        .def("extract_blobs", [](const Detector& d, const py::array& image, const std::vector<std::string>& names, const std::string& pixel_format, int w, int h) {
+                 ImageView v = image_view(image, pixel_format);
+                 std::vector<Blob> blobs;
+                 {
+                     py::gil_scoped_release release;
+                     blobs = d.extract_blobs(v, names, w, h);
+                 }
+                 py::dict out;
+                 for (const Blob& b : blobs)
+                 {
+                     std::vector<py::ssize_t> shape;
+                     if (b.dims >= 3) shape.push_back(b.c);
+                     if (b.dims >= 2) shape.push_back(b.h);
+                     shape.push_back(b.w);
+                     out[py::str(b.name)] = to_array(b.data, shape);
+                 }
+                 return out;
+             },
+             py::arg("image"), py::arg("names"), py::arg("pixel_format") = "", py::arg("input_width") = 0, py::arg("input_height") = 0)
+        .def_property_readonly("blob_names", [](const Detector& d) { return d.blob_names(); })
         .def("infer_normalized", [](const Detector& d, py::array_t<float, py::array::c_style | py::array::forcecast> chw) {
                  if (chw.ndim() != 3 || chw.shape(0) != 3)
                      throw Error("infer_normalized expects a 3xHxW float32 array");

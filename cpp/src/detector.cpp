@@ -1,5 +1,6 @@
 #include "facedge/detector.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -272,6 +273,41 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
     RawResult out;
     run_network(in, w, h, out, true);
     return out;
+}
+
+std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vector<std::string>& names, int input_width, int input_height) const
+{
+    check_image(image);
+    int w, h;
+    input_size_for_call(w, h, input_width, input_height);
+    for (const std::string& name : names)
+        if (std::find(model_check_.blob_names.begin(), model_check_.blob_names.end(), name) == model_check_.blob_names.end())
+            throw Error("the model has no blob named '" + name + "'");
+    priors_for(w, h); // shape check at this size
+    ncnn::Mat in;
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get());
+    ncnn::Extractor ex = net_->create_extractor();
+    ex.set_light_mode(false); // keep every blob: several may be asked for
+    if (ex.input(config_.input_blob.c_str(), in) != 0)
+        throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
+    std::vector<Blob> blobs;
+    for (const std::string& name : names)
+    {
+        ncnn::Mat m;
+        if (ex.extract(name.c_str(), m) != 0)
+            throw Error("ncnn could not compute blob '" + name + "'");
+        Blob b;
+        b.name = name;
+        b.dims = m.dims;
+        b.w = m.w;
+        b.h = m.h;
+        b.c = m.c;
+        b.data.resize((size_t)m.w * m.h * m.c);
+        for (int q = 0; q < m.c; q++)
+            std::memcpy(b.data.data() + (size_t)q * m.w * m.h, m.channel(q), sizeof(float) * m.w * m.h);
+        blobs.push_back(std::move(b));
+    }
+    return blobs;
 }
 
 DetectResult Detector::detect(const ImageView& image, int input_width, int input_height) const

@@ -72,6 +72,14 @@ struct DetectResult
 };
 
 // Raw network outputs for one input, for tests, calibration and benchmarks.
+// A named intermediate blob: shape as ncnn holds it (dims 1..3: w, h, c) and values.
+struct Blob
+{
+    std::string name;
+    int dims = 0, w = 0, h = 0, c = 0;
+    std::vector<float> data; // c x h x w, row-major
+};
+
 struct RawResult
 {
     int num_priors = 0;
@@ -98,6 +106,11 @@ public:
     // Preprocess + inference only: the raw outputs the decoder would see.
     RawResult infer(const ImageView& image, int input_width = 0, int input_height = 0) const;
 
+    // Any blobs of the network for this image, after facedge's own preprocessing
+    // (what int8 calibration measures). Unknown names throw facedge::Error.
+    std::vector<Blob> extract_blobs(const ImageView& image, const std::vector<std::string>& names, int input_width = 0,
+                                    int input_height = 0) const;
+
     // Bare ncnn inference of an already normalized CHW float input (3 x h x w),
     // for measuring what facedge adds on top of ncnn.
     RawResult infer_normalized(const float* chw, int input_width, int input_height) const;
@@ -108,6 +121,7 @@ public:
     // The layer types of the loaded network (file order) and which of them hold
     // int8 weights; lets callers show that an int8 model really runs int8 layers.
     const std::vector<std::string>& layer_types() const { return layer_types_; }
+    const std::vector<std::string>& blob_names() const { return model_check_.blob_names; }
     int int8_layer_count() const { return int8_layer_count_; }
 
 private:
