@@ -267,3 +267,20 @@ def test_real_ultraface_model(capsys, wider, reference_ultraface, tmp_path):
     assert report["detections"] > 338 // 2
     again = run_json(capsys, "--predictions", saved, "--wider", wider)
     assert [again[s] for s in SETTINGS] == aps
+
+
+def test_resized_images_do_not_match_the_gt(capsys, wider, model_dir, fake, tmp_path):
+    import cv2
+
+    fake()
+    root = tmp_path / "wider"
+    root.mkdir()
+    for name in ("wider_face_split", "eval_tools_ground_truth"):
+        os.symlink(wider / name, root / name)
+    folder = root / "WIDER_val" / "images" / "14--Traffic"
+    folder.mkdir(parents=True)
+    img = cv2.imread(str(wider / "WIDER_val" / "images" / "14--Traffic" / "14_Traffic_Traffic_14_170.jpg"))
+    cv2.imwrite(str(folder / "14_Traffic_Traffic_14_170.jpg"), cv2.resize(img, (256, 192)))
+    err = run_error(capsys, model_dir, "--wider", root)
+    assert re.search(r"wider_face_val_bbx_gt\.txt:\d+: box \d+ \d+ \d+ \d+ of 14--Traffic/14_Traffic_Traffic_14_170\.jpg "
+                     r"reaches past the 256x192 image .*14_Traffic_Traffic_14_170\.jpg; the gt file does not match the images", err)
