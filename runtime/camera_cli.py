@@ -20,6 +20,9 @@ import threading
 from facedge.runtime.errors import FacedgeError
 
 DEFAULT_MODEL = "version-RFB-320"
+# The detector's threads spin between layers; one core is left to capture, draw
+# and encode, or those would take turns with the detector on every core.
+DEFAULT_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def _size(text):
@@ -50,9 +53,11 @@ def configure_parser(p):
                    help="picamera2[:N], a camera number, /dev/videoN, a video file or a stream URL "
                         "(default: picamera2 when it finds a Raspberry Pi camera, else camera 0)")
     p.add_argument("--size", type=_size, default=None, metavar="WxH",
-                   help="frame size asked of the camera: picamera2's main stream (default 640x480) or a USB camera's")
-    p.add_argument("--threads", type=_positive(int), default=min(4, os.cpu_count() or 1),
-                   help="detector threads (default: the cores, at most 4)")
+                   help="frame size asked of the camera: picamera2's main stream (default 640x480, or the model "
+                        "input if larger) or a USB camera's (default: its own)")
+    p.add_argument("--threads", type=_positive(int), default=DEFAULT_THREADS,
+                   help=f"detector threads (default here: {DEFAULT_THREADS}, one fewer than the cores and at most 4, "
+                        "leaving a core to capture, draw and encode)")
     p.add_argument("--input-size", type=_size, default=None, metavar="WxH",
                    help="detector input size (default: the model's); picamera2's small stream is made this size")
     p.add_argument("--score-threshold", type=float, default=0.6, help="minimum face score (default 0.6)")

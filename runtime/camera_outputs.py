@@ -19,8 +19,9 @@ class JsonLinesOutput:
     """--json: one line per processed frame on stdout, flushed, e.g.
     {"frame": 12, "time": 0.41, "fps": 29.5, "latency_ms": 12.3, "inference_ms": 8.1,
      "faces": [{"box": [x1, y1, x2, y2], "score": 0.98, "landmarks": [[x, y], ...]}]}
-    Coordinates are pixels of the displayed (main) frame; "time" is seconds from the
-    start of the run to the frame's capture."""
+    Coordinates are pixels of the displayed (main) frame; "time" is the frame's
+    capture time in seconds after the first processed frame's; "frame" counts the
+    source's frames (for a live camera the gaps are frames dropped to stay current)."""
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
@@ -129,6 +130,7 @@ class WindowOutput:
     def __init__(self, title="facedge camera"):
         self.title = title
         self.wants_stop = False
+        self._was_visible = False
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as e:
@@ -139,7 +141,12 @@ class WindowOutput:
     def write(self, image, report):
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+        # A window closed with the mouse reads as not visible, on the GUI backends
+        # that report visibility at all; those that do not never read as visible.
+        visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        closed = self._was_visible and not visible
+        self._was_visible = self._was_visible or visible
+        if key in (ord("q"), 27) or closed:
             self.wants_stop = True
 
     def close(self):

@@ -1,18 +1,26 @@
-"""The live pipeline: capture in its own thread, detection, drawing, outputs.
+"""The live pipeline: three threads, so that the detector is never kept waiting.
 
-    capture thread:  source.read() -> FrameSlot (newest frame only, for live sources)
-    calling thread:  slot.take() -> detector.detect() -> draw -> outputs -> frame.release()
+    capture thread:  source.read() ---------------> frames slot
+    detect thread:   frames slot -> detector.detect() -> results slot
+    calling thread:  results slot -> draw, numbers -> outputs -> frame.release()
 
 The capture thread never waits for the detector: a live frame that arrives while
 the previous one is still waiting is replaced (and released back to the camera),
-so the pipeline always works on the newest frame and never falls behind. A file
-is not live: its frames are all processed, in order, and the capture thread waits
-for the detector instead.
+so detection always starts on the newest frame and the pipeline never falls
+behind. A file is not live: every frame is processed, in order; the capture
+thread decodes a few frames ahead and then waits for the detector.
+
+Drawing and the outputs run beside the detection of the next frame rather than
+after it: detection, the slow part, starts again as soon as it has handed its
+result on. For a live source the results slot holds one result and makes the
+detect thread wait when the outputs are slower, so the frame it then fetches is
+still the newest.
 
 The detector is any object with `detect(image) -> result` where result has
 `boxes` (N,4 x1,y1,x2,y2), `scores` (N,), `landmarks` (N,K,2 or None) and
-optionally `timings_ms`; facedge.Detector releases the GIL while it works, so
-capture, the detector and the outputs run on different cores.
+optionally `timings_ms`; facedge.Detector releases the GIL while it works, and
+so do OpenCV's decoding, colour conversion and drawing, so the three threads
+use different cores.
 """
 
 from __future__ import annotations
@@ -34,62 +42,67 @@ _END = object()  # the slot's marker for "no more frames"
 # timeout, and far above one frame of any camera or file.
 STOP_WAIT_S = 6.0
 
+# Frames a file source may have decoded ahead, and results waiting for the outputs.
+FILE_QUEUE_DEPTH = 4
+
 
 class FrameSlot:
-    """Hands frames from the capture thread to the pipeline.
+    """Hands frames (anything with `release()`) from one thread to the next.
 
     keep_all=False (live): holds only the newest frame; putting a new one releases
-    the one not yet taken (counted in `dropped`). keep_all=True (files): `put` waits
-    until the previous frame has been taken, so no frame is lost."""
+    the one not yet taken (counted in `dropped`). keep_all=True: holds up to `depth`
+    frames in order and `put` waits for room, so no frame is lost; a depth above
+    one absorbs the moments when a busy machine slows one thread down."""
 
-    def __init__(self, keep_all):
+    def __init__(self, keep_all, depth=1):
         self.keep_all = keep_all
+        self.depth = depth
         self.dropped = 0
         self.error = None
         self._cond = threading.Condition()
-        self._item = None
+        self._items = collections.deque()
+        self._ended = False
         self._closed = False
 
     def put(self, frame):
         """False when the slot is closed (the pipeline stopped): the caller keeps the frame."""
         with self._cond:
             if self.keep_all:
-                while self._item is not None and not self._closed:
+                while len(self._items) >= self.depth and not self._closed:
                     self._cond.wait()
             if self._closed:
                 return False
-            if self._item is not None:
-                self._item.release()
+            if not self.keep_all and self._items:
+                self._items.popleft().release()
                 self.dropped += 1
-            self._item = frame
+            self._items.append(frame)
             self._cond.notify_all()
             return True
 
     def finish(self, error=None):
-        """No more frames will come; `error` (an exception) ends the run with it."""
+        """No more frames will come after those held; `error` (an exception) ends the run with it."""
         with self._cond:
-            while self.keep_all and self._item is not None and not self._closed:
-                self._cond.wait()
             self.error = error
-            if not self._closed:
-                self._item = _END
+            self._ended = True
             self._cond.notify_all()
 
     def take(self, timeout):
-        """The newest frame, None after `timeout` seconds without one, or _END."""
+        """The oldest frame held (the newest, for live), None after `timeout`
+        seconds without one, or _END once finished and empty."""
         with self._cond:
-            if self._item is None:
+            if not self._items and not self._ended:
                 self._cond.wait(timeout)
-            item, self._item = self._item, (None if self._item is not _END else _END)
-            self._cond.notify_all()
-            return item
+            if self._items:
+                item = self._items.popleft()
+                self._cond.notify_all()
+                return item
+            return _END if self._ended else None
 
     def close(self):
         with self._cond:
             self._closed = True
-            if self._item is not None and self._item is not _END:
-                self._item.release()
-            self._item = None
+            while self._items:
+                self._items.popleft().release()
             self._cond.notify_all()
 
 
@@ -183,10 +196,12 @@ class Stats:
         self.latency_ms = 0.0
         self.inference_ms = 0.0
         self.latency_total_ms = 0.0
-        self.started = time.monotonic()
+        self.t_first_capture = None
         self._times = collections.deque()
 
     def add(self, t_capture, t_done, faces, inference_ms):
+        if self.frames == 0:
+            self.t_first_capture = t_capture
         self.frames += 1
         self.faces = faces
         self.latency_ms = (t_done - t_capture) * 1000.0
@@ -219,21 +234,68 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+class Detected:
+    """A frame and its detections, from the detect thread to the outputs."""
+
+    def __init__(self, frame, detections, inference_ms):
+        self.frame, self.detections, self.inference_ms = frame, detections, inference_ms
+
+    def release(self):
+        self.frame.release()
+
+
+class DetectThread(threading.Thread):
+    """Takes the newest frame, detects, hands frame and detections on; passes the
+    end of the frames (and any error) on to the results."""
+
+    def __init__(self, detector, frames, results, stop):
+        super().__init__(name="facedge-detect", daemon=True)
+        self.detector, self.frames, self.results, self.stop = detector, frames, results, stop
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                frame = self.frames.take(timeout=0.1)
+                if frame is None:
+                    continue
+                if frame is _END:
+                    self.results.finish(error=self.frames.error)
+                    return
+                try:
+                    result = self.detector.detect(frame.detect_input())
+                    timings = getattr(result, "timings_ms", None) or {}
+                    item = Detected(frame, Detections.from_result(result, frame.scale), float(sum(timings.values())))
+                except BaseException:
+                    frame.release()
+                    raise
+                if not self.results.put(item):
+                    item.release()
+                    return
+        except BaseException as e:  # hand it to the calling thread, which raises it
+            self.results.finish(error=e)
+
+
 def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration=None, retry_s=2.0,
                  log=None, status_every_s=None):
     """Run until the source ends, `max_frames` frames are done, `duration` seconds
     pass, `stop` (a threading.Event) is set, or an output asks to stop. The source
     must be open; it is closed on return, whatever happens. Each output has
-    `write(image, report)` and may have `wants_stop`; closing them is the caller's.
+    `write(image, report)` and may have `wants_stop`; outputs are called from the
+    calling thread (a window must be); closing them is the caller's.
     Returns a Summary."""
     log = log or _log_stderr
     stop = stop or threading.Event()
-    slot = FrameSlot(keep_all=not source.live)
-    capture = CaptureThread(source, slot, stop, retry_s=retry_s, log=log)
+    # Files queue a few frames at each step; live sources hold one, the newest.
+    depth = 1 if source.live else FILE_QUEUE_DEPTH
+    frames = FrameSlot(keep_all=not source.live, depth=depth)
+    results = FrameSlot(keep_all=True, depth=depth)
+    capture = CaptureThread(source, frames, stop, retry_s=retry_s, log=log)
+    detect = DetectThread(detector, frames, results, stop)
     stats = Stats()
     t_start = time.monotonic()
     next_status = t_start + status_every_s if status_every_s else None
     capture.start()
+    detect.start()
     try:
         while not stop.is_set():
             now = time.monotonic()
@@ -241,17 +303,17 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
                 break
             if next_status is not None and now >= next_status:
                 next_status = now + status_every_s
-                s = stats.snapshot(slot.dropped)
+                s = stats.snapshot(frames.dropped)
                 log(f"{s['frames']} frames, {s['fps']:.1f} fps, latency {s['latency_ms']:.0f} ms, {s['faces']} faces")
-            item = slot.take(timeout=0.1)
+            item = results.take(timeout=0.1)
             if item is None:
                 continue
             if item is _END:
-                if slot.error is not None:
-                    raise slot.error
+                if results.error is not None:
+                    raise results.error
                 break
             try:
-                _process(item, detector, outputs, stats, slot, t_start)
+                _output(item, outputs, stats, frames.dropped)
             finally:
                 item.release()
             if max_frames is not None and stats.frames >= max_frames:
@@ -260,7 +322,9 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
                 break
     finally:
         stop.set()
-        slot.close()
+        frames.close()
+        results.close()
+        detect.join(timeout=STOP_WAIT_S)
         capture.join(timeout=STOP_WAIT_S)
         if capture.is_alive():
             log(f"{source.name}: a read is still blocked; leaving the device to the operating system")
@@ -268,19 +332,18 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
             source.close()
     seconds = time.monotonic() - t_start
     mean = stats.latency_total_ms / stats.frames if stats.frames else 0.0
-    return Summary(stats.frames, seconds, slot.dropped, mean)
+    return Summary(stats.frames, seconds, frames.dropped, mean)
 
 
-def _process(frame, detector, outputs, stats, slot, t_start):
-    result = detector.detect(frame.detect_input())
-    detections = Detections.from_result(result, frame.scale)
-    timings = getattr(result, "timings_ms", None) or {}
+def _output(item, outputs, stats, dropped):
+    frame, detections = item.frame, item.detections
     image = frame.image()
     draw_detections(image, detections)
-    stats.add(frame.t_capture, time.monotonic(), len(detections), float(sum(timings.values())))
-    snapshot = stats.snapshot(slot.dropped)
+    stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms)
+    snapshot = stats.snapshot(dropped)
     draw_overlay(image, snapshot)
-    report = {"frame": frame.index, "time": round(frame.t_capture - t_start, 4), **snapshot, "detections": detections}
+    report = {"frame": frame.index, "time": round(frame.t_capture - stats.t_first_capture, 4), **snapshot,
+              "detections": detections}
     for out in outputs:
         out.write(image, report)
 

@@ -1,5 +1,7 @@
-"""Stand-ins for the camera tests: a detector that finds bright squares, the demo
-video maker, and a `facedge camera` runner that uses the stand-in detector.
+"""Helpers for the camera tests: a stand-in detector that finds bright squares,
+the demo video maker, the real-detector helpers (skip without the C++ core; a
+model directory for the upstream RFB-320 files), and a `facedge camera` runner
+that uses the stand-in detector.
 
 FakeDetector has facedge.Detector's `detect()` interface and finds the one
 bright (>= 200 gray) region of the picture, which is where SyntheticSource puts
@@ -99,7 +101,6 @@ def reference_model_dir(folder, param, bin_):
 
 
 def main(argv):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     delay = 0.0
     if argv[:1] == ["--delay"]:
         delay, argv = float(argv[1]), argv[2:]

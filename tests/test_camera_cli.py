@@ -6,6 +6,7 @@ real-detector runs skip until facedge's C++ core is built."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,19 +110,18 @@ def test_a_signal_stops_cleanly_and_finishes_the_recording(long_demo_video, tmp_
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_errors_are_one_line_and_exit_1(tmp_path):
+def test_errors_are_one_line_and_exit_1(demo_video, tmp_path):
+    video, n = demo_video
     for args, message in [
-        (["--source", "nosuch.mp4"], "facedge camera: error: --source nosuch.mp4: no such file"),
-        (["--source", "x.mp4", "--record", "out.mkv"], "--source x.mp4: no such file"),
+        (["--source", "nosuch.mp4"], "facedge camera: error: --source nosuch.mp4: no such file; expected picamera2"),
+        (["--source", video, "--record", "out.mkv"], "facedge camera: error: --record out.mkv: expected a .mp4 or .avi"),
+        (["--source", video, "--serve", "localhost:http"], "facedge camera: error: --serve localhost:http: expected PORT"),
     ]:
         proc = _fake_camera(args, tmp_path)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 1 and message in stderr, stderr
-    (tmp_path / "in.avi").write_bytes(b"")
-    make_demo_video(tmp_path / "in.avi", [], size=(64, 48))
-    proc = _fake_camera(["--source", "in.avi", "--record", "out.mkv"], tmp_path)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "--record out.mkv: expected a .mp4 or .avi file name" in stderr, stderr
+        assert "Traceback" not in stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_bad_option_values_are_usage_errors(tmp_path):
@@ -156,3 +156,22 @@ def test_real_detector_faces_in_json_match_the_detector_on_the_same_frames(demo_
         np.testing.assert_allclose([f["score"] for f in line["faces"]], expected.scores, atol=1e-3)
         total += len(got)
     assert total >= n  # crowd photos: faces in most frames
+
+
+@pytest.mark.skipif(not re.search(r"^\s*GUI:\s*NONE\s*$", cv2.getBuildInformation(), re.M),
+                    reason="this OpenCV has a GUI backend; a bogus DISPLAY could abort it")
+def test_a_display_with_a_headless_opencv_says_so_and_carries_on(demo_video, tmp_path):
+    video, n = demo_video
+    command = [sys.executable, str(TESTS / "camera_fakes.py"), "--", "--source", str(video), "--max-frames", "3"]
+    proc = subprocess.run(command, cwd=tmp_path, env=dict(_env(), DISPLAY=":99"), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "no window: this OpenCV has no window support (opencv-python-headless?)" in proc.stderr
+    assert "3 frames in" in proc.stderr
+
+
+def test_without_any_output_it_says_how_to_see_something(demo_video, tmp_path):
+    video, n = demo_video
+    proc = _fake_camera(["--source", video, "--max-frames", 2], tmp_path)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "no display and no output asked for" in stderr and "--serve 0.0.0.0:8000" in stderr

@@ -13,7 +13,7 @@ import pytest
 import fake_picamera2
 from camera_fakes import FakeDetector, require_core
 from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_sources import Picamera2Source, SourceLost, make_source, picamera2_available
+from facedge.runtime.camera_sources import Picamera2Source, make_source, picamera2_available
 from facedge.runtime.errors import FacedgeError
 
 
@@ -199,3 +199,10 @@ def _best_iou(box, boxes):
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
     return float((inter / (area(box) + area(boxes) - inter)).max())
+
+
+def test_main_grows_to_hold_a_large_model_input(camera):
+    source = make_source("picamera2", lores_size=(640, 640))
+    source.close()
+    configured = [entry[1] for entry in camera.log if entry[0] == "configure"][-1]
+    assert configured["main"]["size"] == (640, 640) and configured["lores"]["size"] == (640, 640)

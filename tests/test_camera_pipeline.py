@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from camera_fakes import FakeDetector, FakeResult
-from facedge.runtime.camera_pipeline import Detections, FrameSlot, Stats, run_pipeline
+from facedge.runtime.camera_pipeline import _END, Detections, FrameSlot, Stats, run_pipeline
 from facedge.runtime.camera_sources import SourceLost, SyntheticSource
 
 
@@ -75,22 +75,43 @@ def test_live_source_keeps_only_the_newest_frame_and_never_falls_behind():
     assert summary.dropped >= summary.frames, summary
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     latencies = [r["latency_ms"] for r in out.reports[3:]]
-    assert max(latencies) < 40 + 2 * 10 + 40, latencies  # detection + two camera frames + scheduling slack
-    assert latencies[-1] < 2 * np.median(latencies) + 20
+    # About one detection (40 ms) plus part of a camera frame; queued frames would
+    # add 40 ms each. The median, so that a busy machine's odd hiccup does not count.
+    assert np.median(latencies) < 40 + 10 + 25, latencies
+    assert np.median(latencies[-5:]) < 2 * np.median(latencies) + 20  # not growing
     # Every frame the camera gave, processed or dropped, went back exactly once.
     assert source.released and set(source.released.values()) == {1}
 
 
-def test_capture_runs_beside_detection_not_in_its_thread():
-    read_threads = set()
+def test_capture_detection_and_outputs_run_in_three_threads():
+    read_threads, write_threads = set(), set()
     source = SyntheticSource(size=(160, 120), fps=None, frames=5)
     read = source.read
     source.read = lambda: (read_threads.add(threading.get_ident()), read())[1]
     source.open()
     detector = FakeDetector()
-    run_pipeline(source, detector, [])
-    assert detector.threads == {threading.get_ident()}
-    assert read_threads and not (read_threads & detector.threads)
+
+    class Where:
+        def write(self, image, report):
+            write_threads.add(threading.get_ident())
+
+    run_pipeline(source, detector, [Where()])
+    assert write_threads == {threading.get_ident()}  # outputs (a window) in the calling thread
+    assert len(read_threads) == 1 and len(detector.threads) == 1
+    assert len(read_threads | detector.threads | write_threads) == 3
+
+
+def test_drawing_overlaps_the_next_detection():
+    # Detection 60 ms, outputs 50 ms: in sequence 110 ms a frame, overlapped 60 ms.
+    source = SyntheticSource(size=(160, 120), fps=None, frames=15)
+    source.open()
+
+    class Slow:
+        def write(self, image, report):
+            time.sleep(0.05)
+
+    summary = run_pipeline(source, FakeDetector(delay_s=0.06), [Slow()])
+    assert summary.frames == 15 and summary.seconds < 15 * 0.085, summary
 
 
 def test_max_frames_and_duration_stop_the_run():
@@ -202,13 +223,26 @@ def test_frame_slot_live_replaces_and_releases_the_waiting_frame():
 
 
 def test_frame_slot_for_files_waits_instead_of_dropping():
-    slot = FrameSlot(keep_all=True)
-    a, b = _Item(), _Item()
+    slot = FrameSlot(keep_all=True, depth=2)
+    a, b, c = _Item(), _Item(), _Item()
     slot.put(a)
-    t = threading.Thread(target=slot.put, args=(b,))
+    slot.put(b)
+    t = threading.Thread(target=slot.put, args=(c,))
     t.start()
     time.sleep(0.1)
-    assert t.is_alive()  # waiting for `a` to be taken
+    assert t.is_alive()  # waiting for room
     assert slot.take(0.01) is a
     t.join(1.0)
-    assert slot.take(0.01) is b and a.released == 0 and slot.dropped == 0
+    slot.finish()
+    assert [slot.take(0.01) for _ in range(3)] == [b, c, _END]
+    assert a.released == b.released == c.released == 0 and slot.dropped == 0
+
+
+def test_frame_slot_close_releases_what_it_holds_and_refuses_more():
+    slot = FrameSlot(keep_all=True, depth=3)
+    held = [_Item(), _Item()]
+    for item in held:
+        slot.put(item)
+    slot.close()
+    assert [item.released for item in held] == [1, 1]
+    assert slot.put(_Item()) is False

@@ -124,12 +124,14 @@ def test_a_client_that_stops_reading_stalls_neither_the_pipeline_nor_other_clien
     server, publisher = served
     stalled = socket.create_connection((server.host, server.port), timeout=5)
     stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads a byte
+    at_start = publisher.count
     time.sleep(1.5)  # long enough for its socket buffers to fill with ~20 KB frames
     before = publisher.count
+    assert before - at_start >= 30  # the publisher (the pipeline) went on at ~100 fps, not blocked
     images = _read_parts(server, 10)
     assert len(images) == 10
     assert publisher.count > before
-    assert max(publisher.write_times) < 0.05, max(publisher.write_times)
+    assert float(np.median(publisher.write_times)) < 0.005
     stalled.close()
 
 
