@@ -56,6 +56,11 @@ def main(argv=None):
     except FacedgeError as e:
         print(f"facedge {args.verb}: error: {e}", file=sys.stderr)
         return 1
+    except ImportError as e:
+        if "C++ core is not built" not in str(e):
+            raise
+        print(f"facedge {args.verb}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"facedge {args.verb}: interrupted", file=sys.stderr)
         return 130
