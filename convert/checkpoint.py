@@ -47,7 +47,7 @@ def load_state_dict(path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower() or "weights_only" in str(e):
+        if "Unsupported global" in str(e):  # a pickled class or function: code, not data
             raise FacedgeError(f"{path}: holds Python objects besides tensors; facedge loads only plain "
                                f"state_dicts (save one with torch.save(model.state_dict(), path))") from None
         raise FacedgeError(_unreadable(path)) from None

@@ -4,6 +4,7 @@ the binary), and the blob names pnnx gave the input and outputs.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from facedge.runtime.errors import FacedgeError
 from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE
 
 PNNX_TIMEOUT_S = 300
+# pnnx writes a size-agnostic flatten as a shape expression, e.g. 6="4,*(*(2,0c),0h)"
+# (width 4, height = 2 * channels * height of the input); see _classic_reshapes
+RESHAPE_EXPRESSION = re.compile(r'\s6="([^"]*)"')
 
 
 @dataclass
@@ -52,7 +56,37 @@ def convert(onnx_path: Path, out_dir: Path, scratch: Path, input_size, fp16: boo
     if run.returncode != 0 or not param.is_file() or not (out_dir / BIN_FILE).is_file():
         tail = " | ".join((run.stderr or run.stdout).strip().splitlines()[-3:])
         raise FacedgeError(f"{onnx_path}: pnnx failed (exit {run.returncode}): {tail}")
+    _classic_reshapes(param)
     return read_graph(param, n_outputs)
+
+
+def _classic_reshapes(param: Path):
+    """Rewrite 2-D shape-expression Reshapes as ncnn's classic `0=W 1=-1`: the same
+    meaning (keep W columns, infer the rows), readable by any ncnn and by param checkers
+    that know only numeric parameters (the upstream ULFD models use exactly this form)."""
+    def classic(match):
+        dims = _top_level_split(match.group(1))
+        if len(dims) == 2 and re.fullmatch(r"\d+", dims[0]):
+            return f" 0={dims[0]} 1=-1"
+        return match.group(0)  # another shape: left as pnnx wrote it
+
+    lines = param.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Reshape "):
+            lines[i] = RESHAPE_EXPRESSION.sub(classic, line)
+    param.write_text("\n".join(lines) + "\n")
+
+
+def _top_level_split(expr: str):
+    """'2,*(*(3,0c),0h)' -> ['2', '*(*(3,0c),0h)']: commas outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(expr):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(expr[start:i])
+            start = i + 1
+    parts.append(expr[start:])
+    return parts
 
 
 def read_graph(param: Path, n_outputs: int) -> NcnnGraph:

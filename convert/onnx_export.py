@@ -23,7 +23,10 @@ def fold_batchnorm(module):
     them in float32 anyway)."""
     import copy
 
-    from torch.fx.experimental.optimization import fuse
+    with warnings.catch_warnings():
+        # importing it loads torch.utils.mkldnn, whose TorchScript classes warn of deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
 
     return fuse(copy.deepcopy(module).double().eval()).float()
 

@@ -109,7 +109,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
     from facedge import __version__
 
     started = time.monotonic()
-    steps = _Steps(total=6)
+    steps = _Steps(total=5)
     if weights is None:
         from facedge.convert.weights import default_checkpoint
 
@@ -212,7 +212,7 @@ def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
                                  {"torch": torch_fn, "onnxruntime": onnx_fn, "ncnn": ncnn_fn}, test_images, size)
     finally:
         torch.set_num_threads(torch_threads)
-    steps.run("clean up", shutil.rmtree, work)
+    shutil.rmtree(work)
     return {"graph": graph, "diffs": diffs, "faces": faces}
 
 

@@ -49,9 +49,10 @@ class Family:
         return self.prior_spec.priors(width, height)
 
     def preprocess(self, image_bgr: np.ndarray, input_size) -> np.ndarray:
-        """An 8-bit BGR image -> the (1, 3, H, W) float32 network input, exactly as the
-        runtime prepares it: resize the whole image to the input size (bilinear), reorder
-        channels, subtract mean, multiply by norm."""
+        """An 8-bit BGR image -> the (1, 3, H, W) float32 network input, the way the
+        runtime prepares it: the whole image resized to the input size (bilinear; the
+        runtime uses ncnn's resize, so pixels may differ slightly), channels reordered,
+        mean subtracted, multiplied by norm."""
         import cv2
 
         w, h = input_size

@@ -122,7 +122,7 @@ def _num_classes(state_dict):
 RETINAFACE = Family(
     name="retinaface-mnet", summary="RetinaFace MobileNet-0.25 with 5 landmarks (Pytorch_Retinaface)",
     pixel="bgr", mean=(104.0, 117.0, 123.0), norm=(1.0, 1.0, 1.0),
-    default_input_size=(640, 640), size_multiple=32, min_side=32, prior_spec=PRIORS,
+    default_input_size=(640, 480), size_multiple=32, min_side=32, prior_spec=PRIORS,
     outputs=("scores", "boxes", "landmarks"), build=RetinaFace, num_classes=_num_classes,
     size_rule="its FPN upsamples the stride-32 level twice by 2",
 )

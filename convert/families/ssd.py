@@ -40,13 +40,6 @@ class PriorSpec:
         # Every family downsamples with padded stride-2 convolutions: ceil at each step.
         return math.ceil(side / stride)
 
-    def anchors_per_cell(self):
-        return [len(s) for s in self.min_sizes]
-
-    def count(self, width: int, height: int) -> int:
-        return sum(self.feature_size(width, s) * self.feature_size(height, s) * len(m)
-                   for s, m in zip(self.strides, self.min_sizes))
-
     def priors(self, width: int, height: int) -> np.ndarray:
         """(N, 4) float32 priors as (cx, cy, w, h), normalized to the input size."""
         out = []
