@@ -118,6 +118,9 @@ def atomic_write_text(path, text: str):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is not a secret
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -149,7 +152,7 @@ def resolve_model(name_or_path) -> Path:
     p = Path(text).expanduser()
     if p.is_dir():
         if not (p / INFO_FILE).is_file():
-            for precision in ("int8", "fp32"):  # a convert output folder given as a path
+            for precision in ("int8", "fp32", "fp16"):  # a convert output folder given as a path
                 if (p / precision / INFO_FILE).is_file():
                     return p / precision
         return p
@@ -160,7 +163,7 @@ def resolve_model(name_or_path) -> Path:
         for precision in PRECISIONS:
             if text.endswith("-" + precision) and (root / text[: -len(precision) - 1] / precision / INFO_FILE).is_file():
                 return root / text[: -len(precision) - 1] / precision
-        for precision in ("int8", "fp32"):
+        for precision in ("int8", "fp32", "fp16"):
             if (root / text / precision / INFO_FILE).is_file():
                 return root / text / precision
     known = cached_model_names()

@@ -43,6 +43,14 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
   # VNNI variants more than double the build for CPUs no Pi user benchmarks on.
   list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=OFF -DNCNN_AVXVNNI=OFF
        -DNCNN_FMA4=OFF -DNCNN_XOP=OFF -DNCNN_AVXNECONVERT=OFF)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  # Raspberry Pi 4 and 5 from one binary: armv8.0 kernels as the baseline (Cortex-A72),
+  # the armv8.2 fp16 and dot-product variants chosen at run time from HWCAP on a Pi 5
+  # (Cortex-A76). fp16fml, bf16, i8mm and SVE: no Pi has them, and each variant costs
+  # build time.
+  list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_ARM82=ON -DNCNN_ARM82DOT=ON
+       -DNCNN_ARM82FP16FML=OFF -DNCNN_ARM84BF16=OFF -DNCNN_ARM84I8MM=OFF -DNCNN_ARM86SVE=OFF
+       -DNCNN_ARM86SVE2=OFF -DNCNN_ARM86SVEBF16=OFF -DNCNN_ARM86SVEI8MM=OFF -DNCNN_ARM86SVEF32MM=OFF)
 endif()
 if(CMAKE_TOOLCHAIN_FILE)
   list(APPEND _ncnn_options -DCMAKE_TOOLCHAIN_FILE=${CMAKE_TOOLCHAIN_FILE})
@@ -76,7 +84,14 @@ endif()
 
 # The cache key covers everything that changes the binary: version, options,
 # compiler (by identity and version, not path: c++ and g++ are one compiler), target.
-string(JOIN " " _key_text ${_ncnn_options} ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}
+# A toolchain file counts by its content (compilers, ISA flags), not by its path, so
+# that checkouts in different folders share one cross build.
+set(_key_options ${_ncnn_options})
+if(CMAKE_TOOLCHAIN_FILE)
+  file(SHA256 "${CMAKE_TOOLCHAIN_FILE}" _toolchain_sha)
+  list(TRANSFORM _key_options REPLACE "^-DCMAKE_TOOLCHAIN_FILE=.*$" "-DCMAKE_TOOLCHAIN_FILE=sha256:${_toolchain_sha}")
+endif()
+string(JOIN " " _key_text ${_key_options} ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}
        ${CMAKE_SYSTEM_PROCESSOR})
 string(SHA256 _key "${_key_text}")
 string(SUBSTRING "${_key}" 0 12 _key)

@@ -21,8 +21,12 @@ std::vector<Prior> generate_priors(const FamilySpec& family, int input_width, in
         {
             for (int x = 0; x < cols; x++)
             {
-                const float cx = (x + family.cell_offset) * level.stride / input_width;
-                const float cy = (y + family.cell_offset) * level.stride / input_height;
+                // Centers spread over the feature map as the models were trained:
+                // (cell + offset) / cells. Where the input is not a multiple of the
+                // stride this differs from (cell + offset) * stride / size, the rule
+                // some inference demos use (ULFD's at height 240, strides 32 and 64).
+                const float cx = (x + family.cell_offset) / cols;
+                const float cy = (y + family.cell_offset) / rows;
                 for (float size : level.min_sizes)
                 {
                     Prior p = {cx, cy, size / input_width, size / input_height};

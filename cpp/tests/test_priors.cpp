@@ -18,9 +18,10 @@ TEST(ultraface_320x240_has_the_upstream_4420_priors)
     // first prior of the stride-16 level
     CHECK_NEAR(p[3600].cx, 8.0 / 320, 1e-7);
     CHECK_NEAR(p[3600].w, 32.0 / 320, 1e-7);
-    // last prior: stride 64, cell (4, 3), size 256 -> clipped center stays inside
-    CHECK_NEAR(p.back().cx, 4.5 * 64 / 320, 1e-6);
-    CHECK_NEAR(p.back().cy, 3.5 * 64 / 240, 1e-6);
+    // last prior: stride 64, cell (4, 3) of a 5x4 map (240 / 64 = 3.75 rounds up),
+    // centers spread over the map as in training: (cell + 0.5) / cells
+    CHECK_NEAR(p.back().cx, 4.5 / 5, 1e-6);
+    CHECK_NEAR(p.back().cy, 3.5 / 4, 1e-6);
     CHECK_NEAR(p.back().w, 256.0 / 320, 1e-7);
 }
 
@@ -56,4 +57,15 @@ TEST(unknown_family_lists_the_known_ones)
 {
     CHECK_THROWS_WITH(find_family("yolo"), "unknown model family 'yolo' (expected one of: ");
     CHECK_THROWS_WITH(find_family("yolo"), "ultraface-rfb");
+}
+
+TEST(blazeface_640_priors)
+{
+    const FamilySpec& f = find_family("blazeface-fpn-ssh");
+    std::vector<Prior> p = generate_priors(f, 640, 640);
+    CHECK(p.size() == 80 * 80 * 2 + 40 * 40 * 6);
+    CHECK_NEAR(p[1].w, 24.0 / 640, 1e-7);
+    CHECK_NEAR(p[80 * 80 * 2].cx, 0.5 / 40, 1e-7);
+    CHECK_NEAR(p.back().w, 128.0 / 640, 1e-7);
+    CHECK(f.size_multiple == 16);
 }

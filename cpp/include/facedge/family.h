@@ -49,7 +49,7 @@ struct FamilySpec
 
     // Priors: for each level, row-major cells, min_sizes innermost.
     std::vector<PriorLevel> levels;
-    float cell_offset = 0.5f;  // prior center = (cell + offset) * stride
+    float cell_offset = 0.5f;  // prior center = (cell + offset) / cells of the feature map
     bool clip_priors = false;  // clamp prior center/size to [0, 1]
 
     // Box decoding: center = prior_c + d * center_variance * prior_size,

@@ -16,9 +16,10 @@ static FamilySpec retinaface_mnet()
     f.default_width = 640;
     f.default_height = 480;
     f.input_blob = "in0";
-    f.scores_blob = "scores";
-    f.boxes_blob = "boxes";
-    f.landmarks_blob = "landmarks";
+    // pnnx's names for facedge convert's outputs (scores, boxes, landmarks)
+    f.scores_blob = "out0";
+    f.boxes_blob = "out1";
+    f.landmarks_blob = "out2";
     f.levels = {{8, {16.f, 32.f}}, {16, {64.f, 128.f}}, {32, {256.f, 512.f}}};
     f.clip_priors = false;
     f.center_variance = 0.1f;
