@@ -51,6 +51,29 @@ def reference_ultraface(shared):
     return out
 
 
+def write_reference_model_dir(path, reference_ultraface, name="RFB-320"):
+    """A facedge model directory made of the upstream ULFD ncnn files (blob names
+    input/scores/boxes)."""
+    import json
+    import shutil
+
+    param, bin_ = reference_ultraface[name]
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(param, path / "model.param")
+    shutil.copy(bin_, path / "model.bin")
+    family = "ultraface-rfb" if name.startswith("RFB") else "ultraface-slim"
+    (path / "facedge.json").write_text(json.dumps({
+        "format": 1, "family": family, "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
+        "mean": [127, 127, 127], "norm": [1 / 128] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}))
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path, reference_ultraface):
+    """The upstream RFB-320 as a model directory in a temporary folder."""
+    return write_reference_model_dir(tmp_path / "rfb", reference_ultraface)
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run `python -m facedge ARGS...` from a folder outside the repository (so the

@@ -7,19 +7,6 @@ import cv2
 import pytest
 
 
-@pytest.fixture
-def model_dir(tmp_path, reference_ultraface):
-    param, bin_ = reference_ultraface["RFB-320"]
-    d = tmp_path / "rfb"
-    d.mkdir()
-    shutil.copy(param, d / "model.param")
-    shutil.copy(bin_, d / "model.bin")
-    (d / "facedge.json").write_text(json.dumps({
-        "format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
-        "mean": [127, 127, 127], "norm": [1 / 128] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}))
-    return d
-
-
 def test_detect_json_and_saved_images(run_cli, model_dir, demo_images, tmp_path):
     images = demo_images[:3]
     out = tmp_path / "annotated"

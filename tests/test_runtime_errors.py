@@ -10,20 +10,6 @@ import facedge
 from facedge import FacedgeError
 
 
-@pytest.fixture
-def model_dir(tmp_path, reference_ultraface):
-    """A model directory made from the upstream RFB-320 files."""
-    param, bin_ = reference_ultraface["RFB-320"]
-    d = tmp_path / "rfb"
-    d.mkdir()
-    shutil.copy(param, d / "model.param")
-    shutil.copy(bin_, d / "model.bin")
-    info = {"format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
-            "mean": [127, 127, 127], "norm": [1 / 128] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}
-    (d / "facedge.json").write_text(json.dumps(info))
-    return d
-
-
 def test_model_directory_loads(model_dir):
     det = facedge.Detector(model_dir)
     assert det.family == "ultraface-rfb" and det.input_size == (320, 240)
