@@ -29,7 +29,13 @@ def configure_parser(p):
     p.add_argument("--fp16", action="store_true", help="store weights as fp16 (OUT/fp16/; default fp32 in OUT/fp32/)")
     p.add_argument("--images", metavar="DIR",
                    help="folder of real images for the parity check (default: the shared demo photos when present)")
-    p.add_argument("--int8", action="store_true", help="also calibrate an int8 model (not implemented yet)")
+    q = p.add_argument_group("int8", "post-training quantization after the conversion (as `facedge quantize`)")
+    q.add_argument("--int8", action="store_true", help="also calibrate an int8 model into OUT/int8/")
+    q.add_argument("--calib", metavar="DIR", help="calibration images (default: the WIDER test samples of the shared data)")
+    q.add_argument("--calib-count", type=int, default=None, metavar="N", help="images sampled from --calib")
+    q.add_argument("--calib-method", default=None, help="kl | aciq | percentile | minmax | eq")
+    q.add_argument("--keep-fp32", default="auto", metavar="auto|none|LAYER,...", help="layers to leave in float")
+    q.add_argument("--eval", metavar="DIR", help="WIDER FACE root for fp32 vs int8 AP (default: the shared val images)")
 
 
 def missing_dependencies():
@@ -37,8 +43,8 @@ def missing_dependencies():
 
 
 def run(args) -> int:
-    if args.int8:
-        raise FacedgeError("--int8: not implemented yet (int8 calibration is issue 5); convert without it for now")
+    if not args.int8 and (args.calib or args.calib_count or args.calib_method or args.eval):
+        raise FacedgeError("--calib, --calib-count, --calib-method and --eval need --int8")
     missing = missing_dependencies()
     if missing:
         raise FacedgeError(f"needs the conversion tools, missing {', '.join(missing)}: "
@@ -49,6 +55,15 @@ def run(args) -> int:
     result = convert(args.weights, arch=args.arch, input_size=size, out_dir=args.output, name=args.name,
                      fp16=args.fp16, images=args.images)
     _summary(result, cached=args.output is None)
+    if args.int8:
+        from facedge.calibration import quantize as calibration
+        from facedge.calibration.cli import summary
+
+        report = calibration.quantize(
+            result.model_dir, result.out_dir, calib=args.calib,
+            count=args.calib_count if args.calib_count is not None else calibration.DEFAULT_COUNT,
+            method=args.calib_method or calibration.DEFAULT_METHOD, keep_fp32=args.keep_fp32, eval_dir=args.eval)
+        print(summary(report))
     return 0
 
 

@@ -1,0 +1,143 @@
+"""Face detections from raw SSD-head outputs in plain numpy: what someone running the
+model on another runtime (onnxruntime, OpenCV DNN, the ncnn wheel) writes around it.
+
+Written from the upstream projects' published facts (prior sizes, strides, variances),
+not from facedge's C++, so it is also the independent reference the runtime tests
+check facedge's decoder against (tests/reference_decode.py imports it).
+
+It does the same work as facedge's decoder, the way a careful numpy user would:
+priors made once per input size, only the candidates above the score threshold
+decoded, greedy NMS with one vectorised IoU row per kept face.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facedge.runtime.errors import FacedgeError
+
+CENTER_VARIANCE = 0.1
+SIZE_VARIANCE = 0.2
+FACE_COLUMN = 1  # scores are softmax probabilities: column 0 background, 1 face
+
+
+@dataclass(frozen=True)
+class PriorLayout:
+    """One family's anchors: per level a stride and its square anchor sizes in pixels."""
+
+    strides: tuple
+    min_sizes: tuple
+    clip: bool  # ULFD clamps every prior value to [0, 1]
+    num_landmarks: int = 0
+
+
+# Cell centres are (i + 0.5) * stride / side, as facedge's runtime (cpp/src/priors.cpp)
+# and the upstream ncnn demo place them, so the peers decode exactly what facedge does.
+# ULFD's training code uses (i + 0.5) / feature_size instead: the two differ where a
+# side is not a multiple of the stride (height 240 at strides 32 and 64).
+FAMILIES = {
+    "ultraface-rfb": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
+    "ultraface-slim": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
+    "retinaface-mnet": PriorLayout((8, 16, 32), ((16, 32), (64, 128), (256, 512)), clip=False, num_landmarks=5),
+}
+
+
+def layout_for(family: str) -> PriorLayout:
+    if family not in FAMILIES:
+        raise FacedgeError(f"family {family!r}: no numpy decoder for it (known: {', '.join(sorted(FAMILIES))})")
+    return FAMILIES[family]
+
+
+def make_priors(family: str, width: int, height: int) -> np.ndarray:
+    """(N, 4) float64 priors (cx, cy, w, h) normalized to the input, in the network's
+    output order: level by level, row by row, column by column, anchor by anchor."""
+    layout = layout_for(family)
+    levels = []
+    for stride, sizes in zip(layout.strides, layout.min_sizes):
+        cols, rows = math.ceil(width / stride), math.ceil(height / stride)
+        # centers spread over the feature map, as the models were trained
+        cx = (np.arange(cols) + 0.5) / cols
+        cy = (np.arange(rows) + 0.5) / rows
+        grid = np.empty((rows, cols, len(sizes), 4))
+        grid[..., 0] = cx[None, :, None]
+        grid[..., 1] = cy[:, None, None]
+        grid[..., 2] = np.asarray(sizes, dtype=np.float64) / width
+        grid[..., 3] = np.asarray(sizes, dtype=np.float64) / height
+        levels.append(grid.reshape(-1, 4))
+    priors = np.concatenate(levels)
+    return np.clip(priors, 0.0, 1.0) if layout.clip else priors
+
+
+def decode_boxes(priors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Raw (dx, dy, dw, dh) against priors -> corners (x1, y1, x2, y2), normalized."""
+    boxes = boxes.astype(np.float64)
+    centers = priors[:, :2] + boxes[:, :2] * CENTER_VARIANCE * priors[:, 2:]
+    sizes = priors[:, 2:] * np.exp(boxes[:, 2:] * SIZE_VARIANCE)
+    return np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
+
+
+def decode_landmarks(priors: np.ndarray, landmarks: np.ndarray, count: int) -> np.ndarray:
+    """Raw (N, 2 * count) -> (N, count, 2) points, normalized."""
+    points = landmarks.astype(np.float64).reshape(len(priors), count, 2)
+    return priors[:, None, :2] + points * CENTER_VARIANCE * priors[:, None, 2:]
+
+
+def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 0) -> np.ndarray:
+    """Indices of the boxes greedy NMS keeps, best score first (ties: earlier index first)."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i]) for i in range(4))
+    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
+    keep = []
+    while order.size and not (top_k > 0 and len(keep) >= top_k):
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0.0)
+        h = np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0.0)
+        inter = w * h
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)  # empty boxes overlap nothing
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size, score_threshold: float,
+           iou_threshold: float, top_k: int = 0, landmarks: np.ndarray | None = None, num_landmarks: int = 0):
+    """Faces in image pixels from one image's raw outputs.
+
+    scores (N, C) softmax probabilities, boxes (N, 4) raw regression, optional
+    landmarks (N, 2 * num_landmarks); image_size (w, h) of the image the network saw
+    resized. Returns (boxes float32 (K, 4), scores float32 (K,), landmarks float32
+    (K, num_landmarks, 2) or None), scores descending."""
+    if len(scores) != len(priors) or len(boxes) != len(priors):
+        raise FacedgeError(f"raw outputs have {len(scores)} score rows and {len(boxes)} box rows, "
+                           f"expected {len(priors)} (one per prior)")
+    w, h = image_size
+    face = scores[:, FACE_COLUMN]
+    candidates = np.nonzero(face > score_threshold)[0]
+    scale = np.array([w, h, w, h], dtype=np.float64)
+    corners = np.minimum(np.maximum(decode_boxes(priors[candidates], boxes[candidates]) * scale, 0.0), scale)
+    keep = hard_nms(corners, face[candidates].astype(np.float64), iou_threshold, top_k)
+    chosen = candidates[keep]
+    points = None
+    if landmarks is not None and num_landmarks:
+        points = (decode_landmarks(priors[chosen], landmarks[chosen], num_landmarks) * [w, h]).astype(np.float32)
+    return corners[keep].astype(np.float32), face[chosen].astype(np.float32), points
+
+
+def preprocess(image_bgr: np.ndarray, input_size, pixel: str, mean, norm) -> np.ndarray:
+    """A BGR uint8 image -> the network input (1, 3, h, w) float32: bilinear resize,
+    channel order, (pixel - mean) * norm. Reordered as uint8 views first, so the only
+    float pass is the one that writes the result."""
+    import cv2
+
+    w, h = input_size
+    resized = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+    planes = resized.transpose(2, 0, 1)
+    if pixel == "rgb":
+        planes = planes[::-1]
+    x = np.empty((1, 3, h, w), dtype=np.float32)
+    np.subtract(planes, np.asarray(mean, np.float32).reshape(3, 1, 1), out=x[0], dtype=np.float32)
+    x[0] *= np.asarray(norm, np.float32).reshape(3, 1, 1)
+    return x

@@ -1,0 +1,70 @@
+"""`facedge quantize`: int8 post-training quantization of an fp32 model directory.
+
+    facedge quantize FP32_MODEL_DIR [-o OUT] [--calib DIR|LIST] [--calib-count N]
+                     [--calib-method kl|aciq|percentile|minmax|eq] [--keep-fp32 auto|none|LAYER,...]
+                     [--eval DIR | --no-eval] [--table FILE] [--threads N] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+
+from facedge.calibration.mixed import DEFAULT_TARGET_ERROR
+from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
+from facedge.calibration.scales import METHODS
+
+
+def configure_parser(p):
+    p.add_argument("model", metavar="FP32_MODEL_DIR", help="fp32 model directory (or cached model name) to quantize")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output folder: OUT/int8/ and OUT/report.{json,md} (default: beside FP32_MODEL_DIR when it is "
+                        "a convert output's fp32/ folder)")
+    p.add_argument("--calib", metavar="DIR",
+                   help="calibration images: a WIDER FACE folder (WIDER_train/, WIDER_test/ ...), any image folder, "
+                        "or a text file listing images (default: the WIDER test samples of the shared data)")
+    p.add_argument("--calib-count", type=int, default=DEFAULT_COUNT, metavar="N",
+                   help=f"images sampled (deterministically) from --calib (default {DEFAULT_COUNT})")
+    p.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"how activation scales are chosen (default {DEFAULT_METHOD})")
+    p.add_argument("--keep-fp32", default="auto", metavar="auto|none|LAYER,...",
+                   help="layers to leave in float: 'auto' (the most sensitive, until the output error is at most "
+                        "--target-error), 'none', or a comma-separated list of layer names (default auto)")
+    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET_ERROR, metavar="E",
+                   help="with --keep-fp32 auto: the relative error of the outputs (face scores, boxes of likely faces) "
+                        f"to reach on the calibration images (default {DEFAULT_TARGET_ERROR})")
+    ev = p.add_mutually_exclusive_group()
+    ev.add_argument("--eval", metavar="DIR",
+                    help="WIDER FACE root (wider_face_split/, eval_tools_ground_truth/, WIDER_val/images/) for fp32 vs "
+                         "int8 AP (default: the shared WIDER val images when present)")
+    ev.add_argument("--no-eval", action="store_true", help="skip the WIDER AP evaluation")
+    p.add_argument("--table", metavar="FILE", help="apply this ncnn calibration table instead of calibrating")
+    p.add_argument("--threads", type=int, metavar="N", help="worker threads (default: CPU cores, at most 4); "
+                                                             "the results do not depend on it")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args) -> int:
+    from facedge.calibration.quantize import quantize
+
+    report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
+                      keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
+                      threads=args.threads, target_error=args.target_error)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(summary(report))
+    return 0
+
+
+def summary(r: dict) -> str:
+    s, a, lat = r["settings"], r["agreement"], r["latency"]
+    lines = [f"{r['model']['int8']}: {r['int8_layers']} int8 layers, {len(s['float_layers'])} float "
+             f"({s['method']}, {s['images_used']} calibration images, {s['images_unreadable']} unreadable skipped)",
+             f"agreement with fp32: F1 {a['f1']} on {a['images']} images; latency at 1 thread: fp32 {lat['fp32_ms']:.2f} ms, "
+             f"int8 {lat['int8_ms']:.2f} ms"]
+    ap = r.get("wider_ap")
+    if ap:
+        lines.append("WIDER val AP fp32 / int8: " + ", ".join(
+            f"{k} {ap['fp32'][k]:.4f} / {ap['int8'][k]:.4f}" for k in ("easy", "medium", "hard")))
+    lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")
+    return "\n".join(lines)

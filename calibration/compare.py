@@ -1,0 +1,100 @@
+"""How far an int8 model's results are from the fp32 model's on the same images:
+detection agreement, raw output error, per-layer output similarity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+AGREEMENT_IOU = 0.5  # a face found by both: boxes overlapping at least this much
+AGREEMENT_SCORE = 0.6  # the runtime's default score threshold: the faces a user sees
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of x1, y1, x2, y2 boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda z: np.clip(z[:, 2] - z[:, 0], 0, None) * np.clip(z[:, 3] - z[:, 1], 0, None)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def match(ref_boxes, ref_scores, boxes, scores):
+    """Greedy one-to-one matching, highest reference score first: [(i_ref, j, iou)]."""
+    if len(ref_boxes) == 0 or len(boxes) == 0:
+        return []
+    iou = box_iou(np.asarray(ref_boxes, np.float64), np.asarray(boxes, np.float64))
+    taken = np.zeros(len(boxes), dtype=bool)
+    pairs = []
+    for i in np.argsort(-np.asarray(ref_scores), kind="stable"):
+        cand = np.where(taken, -1.0, iou[i])
+        j = int(np.argmax(cand))
+        if cand[j] >= AGREEMENT_IOU:
+            taken[j] = True
+            pairs.append((int(i), j, float(iou[i, j])))
+    return pairs
+
+
+@dataclass
+class Agreement:
+    images: int = 0
+    fp32_faces: int = 0
+    int8_faces: int = 0
+    matched: int = 0
+    iou_sum: float = 0.0
+    score_diff_sum: float = 0.0
+
+    def add(self, ref, got):
+        pairs = match(ref.boxes, ref.scores, got.boxes, got.scores)
+        self.images += 1
+        self.fp32_faces += len(ref.scores)
+        self.int8_faces += len(got.scores)
+        self.matched += len(pairs)
+        self.iou_sum += sum(p[2] for p in pairs)
+        self.score_diff_sum += sum(abs(float(ref.scores[i]) - float(got.scores[j])) for i, j, _ in pairs)
+
+    @property
+    def f1(self) -> float:
+        total = self.fp32_faces + self.int8_faces
+        return 1.0 if total == 0 else 2.0 * self.matched / total
+
+    def to_json(self):
+        m = max(self.matched, 1)
+        return {"images": self.images, "score_threshold": AGREEMENT_SCORE, "iou_threshold": AGREEMENT_IOU,
+                "fp32_faces": self.fp32_faces, "int8_faces": self.int8_faces, "matched": self.matched,
+                "f1": round(self.f1, 4),
+                "recall_of_fp32": round(self.matched / self.fp32_faces, 4) if self.fp32_faces else None,
+                "precision_vs_fp32": round(self.matched / self.int8_faces, 4) if self.int8_faces else None,
+                "mean_iou_matched": round(self.iou_sum / m, 4), "mean_abs_score_diff_matched": round(self.score_diff_sum / m, 4)}
+
+
+def _norm(x) -> float:
+    # not np.linalg.norm: BLAS, which may use threads, on busy cores slower than this
+    x = np.asarray(x, np.float64)
+    return float(np.sqrt(np.sum(x * x)))
+
+
+def output_error(ref: dict, got: dict, face_column=-1, relevant=0.05) -> float:
+    """Error of the raw outputs that decide detections: the face scores
+    (||s8 - s|| / ||s||) plus the boxes and landmarks of the anchors that could
+    become detections (fp32 face score >= `relevant`), each relative to its norm."""
+    s, s8 = ref["scores"][:, face_column].astype(np.float64), got["scores"][:, face_column].astype(np.float64)
+    err = _norm(s8 - s) / max(_norm(s), 1e-12)
+    mask = s >= relevant
+    for key in ("boxes", "landmarks"):
+        if ref.get(key) is None or not mask.any():
+            continue
+        a = np.asarray(ref[key], np.float64).reshape(len(s), -1)[mask]
+        b = np.asarray(got[key], np.float64).reshape(len(s), -1)[mask]
+        err += _norm(b - a) / max(_norm(a), 1e-12)
+    return float(err)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    d = _norm(a) * _norm(b)
+    return float(np.sum(a * b) / d) if d > 0 else (1.0 if not a.any() and not b.any() else 0.0)

@@ -1,0 +1,347 @@
+"""`quantize()`: an fp32 ncnn model directory -> its int8 model, calibration table
+and report.
+
+OUT/
+  int8/            model.param, model.bin, facedge.json (precision "int8"), model.table
+  report.json      {"calibration": {...}}, merged into a report already there (convert's)
+  report.md        with an "int8 calibration" section, replacing an older one
+
+Everything is computed first and written into a temporary folder beside OUT/int8,
+which is renamed into place at the end: a failure leaves OUT as it was. Inputs are
+checked before the long work starts. The table and the model depend only on the
+inputs and options (not on timing or thread count): two runs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from facedge.calibration import evaluate, mixed
+from facedge.calibration.equalize import equalize as equalize_ranges
+from facedge.calibration.graph import fuse_activations, quantizable_layers
+from facedge.calibration.images import find_calibration_set, read_image
+from facedge.calibration.int8_model import build_int8_model, check_table_matches, quantize_weights
+from facedge.calibration.ncnn_model import read_model
+from facedge.calibration.report import write_reports
+from facedge.calibration.scales import METHODS, scale_from_threshold, threshold_for, weight_scales
+from facedge.calibration.stats import collect
+from facedge.calibration.table import LayerScales, read_table, table_text
+from facedge.calibration.trial import TrialModels, write_model_dir
+from facedge.runtime.errors import FacedgeError
+from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
+
+DEFAULT_COUNT = 200
+DEFAULT_METHOD = "percentile"
+TABLE_FILE = "model.table"
+SIMILARITY_IMAGES = 8
+AGREEMENT_IMAGES = 200
+
+
+@dataclass
+class _Job:
+    """quantize()'s inputs, checked."""
+
+    fp32_dir: Path
+    info: object  # ModelInfo
+    out: Path
+    fp32: object  # NcnnModel as read
+    qlayers: list
+    given_table: dict | None
+    table_path: str | None
+    float_mode: str
+    float_names: list
+    calib_set: object
+    wider_root: Path | None
+    method: str
+    threads: int
+    target_error: float
+    equalize: bool
+
+    @property
+    def protected(self):
+        return set(self.info.outputs.values())
+
+
+def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
+             eval_dir=None, table=None, threads=None, target_error=mixed.DEFAULT_TARGET_ERROR, equalize=True) -> dict:
+    """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
+    the report (a dict).
+
+    calib: calibration images (WIDER split folder, image folder or list file; default
+    the WIDER test samples of the shared data). count: images sampled from it.
+    method: kl | aciq | percentile | minmax | eq. keep_fp32: "auto" (sensitivity-ranked
+    layers in float until the output error is at most `target_error`), "none",
+    or layer names (list or comma-separated). eval_dir: a WIDER FACE root for AP
+    (default the shared WIDER val images when present; False for none). table: an
+    existing ncnn calibration table to apply instead of calibrating. threads: worker
+    threads for measuring (default: CPU count, at most 4); results do not depend on it.
+    equalize: rescale layer pairs so activation channels span similar ranges first
+    (equalize.py; not with a given table, which describes the model as it is)."""
+    started = time.monotonic()
+    job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, target_error, equalize)
+    with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
+        return _run(job, Path(scratch), started)
+
+
+def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, target_error, equalize) -> _Job:
+    """Everything that can be refused, refused before the long part starts."""
+    threads = _threads(threads)
+    if method not in METHODS:
+        raise FacedgeError(f"--calib-method: expected one of {', '.join(METHODS)}, got {method!r}")
+    if not 0.0 < float(target_error) < 10.0:
+        raise FacedgeError(f"--target-error: expected a positive value (e.g. {mixed.DEFAULT_TARGET_ERROR}), got {target_error}")
+    fp32_dir = _fp32_dir(fp32_dir)
+    info = read_model_info(fp32_dir)
+    out = _out_dir(fp32_dir, out_dir)
+    fp32 = read_model(fp32_dir / PARAM_FILE, fp32_dir / BIN_FILE)
+    qlayers = quantizable_layers(fp32)
+    if not qlayers:
+        raise FacedgeError(f"{fp32_dir / PARAM_FILE}: no quantizable layer (Convolution, ConvolutionDepthWise or "
+                           "InnerProduct with fixed weights): nothing to quantize")
+    given_table = None
+    if table is not None:
+        given_table = read_table(table)
+        check_table_matches(fp32, given_table, table)
+    float_mode, float_names = _keep_fp32(keep_fp32, qlayers)
+    calib_set = find_calibration_set(calib, count)
+    wider_root = _eval_root(eval_dir)
+    return _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
+                float_names, calib_set, wider_root, method, threads, float(target_error), bool(equalize))
+
+
+def _run(job: _Job, scratch: Path, started: float) -> dict:
+    import facedge
+
+    timings = {}
+    original = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS)
+
+    # 0. equalization: the float model the int8 one is made from
+    t = time.monotonic()
+    fp32, measure, equalized_blobs = job.fp32, original, 0
+    if job.equalize and job.given_table is None:
+        fp32, equalized_blobs = equalize_ranges(job.fp32, original, job.calib_set.paths, job.protected)
+        if equalized_blobs:
+            write_model_dir(scratch / "equalized", fp32, job.info.to_json())
+            measure = facedge.Detector(str(scratch / "equalized"), **mixed.MEASURE_OPTIONS)
+    timings["equalization"] = time.monotonic() - t
+
+    # 1. scales: from the given table, or from activation statistics
+    t = time.monotonic()
+    if job.given_table is not None:
+        scales = {q.name: job.given_table[q.name] for q in job.qlayers if q.name in job.given_table}
+        stats = collect(measure, job.calib_set.paths, [], job.threads, histograms=False)
+        stats_json = {}
+    else:
+        stats = collect(measure, job.calib_set.paths, sorted({q.source for q in job.qlayers}), job.threads,
+                        histograms=job.method in ("kl", "percentile", "eq"))
+        scales, stats_json = _calibrate(fp32, job.qlayers, stats, job.method, measure, job.protected)
+    if not stats.used:
+        raise FacedgeError(f"--calib {job.calib_set.source}: none of the {len(job.calib_set.paths)} chosen images could be read")
+    timings["statistics"] = time.monotonic() - t
+
+    # 2. mixed precision
+    t = time.monotonic()
+    sensitivity, choice, float_names = None, None, job.float_names
+    if job.float_mode == "auto":
+        images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
+        ref = mixed.Reference.measure(original, images, job.threads)
+        with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
+            sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
+            choice = mixed.choose_float_layers(trials, scales, sensitivity, ref.subset(mixed.CHECK_IMAGES), job.threads,
+                                               job.target_error)
+        float_names = choice.kept
+    quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
+    if not quantized:
+        raise FacedgeError("every quantizable layer is kept in float (--keep-fp32): the int8 model would have no int8 layer")
+    timings["mixed_precision"] = time.monotonic() - t
+
+    # 3. the int8 model directory, in a temporary folder beside its destination
+    int8_model, graph_notes = build_int8_model(fp32, quantized, job.protected)
+    settings = {"method": job.method if job.given_table is None else "table", "equalized_blobs": equalized_blobs,
+                "calibration_images": job.calib_set.to_json(),
+                "images_used": len(stats.used), "images_unreadable": len(stats.unreadable),
+                "keep_fp32": job.float_mode, "float_layers": list(float_names),
+                "target_error": job.target_error if job.float_mode == "auto" else None,
+                "table_sha256": hashlib.sha256(table_text(quantized).encode()).hexdigest()}
+    if job.table_path is not None:
+        settings["table"] = job.table_path
+    int8_info = job.info.to_json()
+    int8_info["precision"] = "int8"
+    int8_info["source"] = dict(int8_info.get("source", {}), calibration=settings,
+                               fp32_model_sha256=_fp32_files_sha256(job.fp32_dir))
+    job.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=job.out, prefix=".int8.", suffix=".tmp"))
+    try:
+        os.chmod(tmp, 0o755)
+        int8_dir = tmp / "int8"
+        write_model_dir(int8_dir, int8_model, int8_info)
+        (int8_dir / TABLE_FILE).write_text(table_text(quantized), encoding="utf-8")
+
+        # 4. measurements for the report
+        t = time.monotonic()
+        report = _measure(job, int8_dir, int8_model, measure, stats)
+        timings["report"] = time.monotonic() - t
+        timings["total"] = time.monotonic() - started
+        report.update({
+            "model": {"fp32": str(job.fp32_dir), "int8": str(job.out / "int8"), "family": job.info.family,
+                      "input_size": list(job.info.input_size)},
+            "settings": settings,
+            "unreadable_images": [str(p) for p in stats.unreadable],
+            "layers": _layer_rows(job.qlayers, scales, quantized, stats_json, sensitivity, report.pop("similarity")),
+            "mixed_precision": None if choice is None else {"target_error": choice.target, "met": choice.met,
+                                                             "float_layers": choice.kept, "steps": choice.steps},
+            "graph": {"fused_activations": len(graph_notes["fused_activations"]),
+                      "requantized_layers": len(graph_notes["requantized"])},
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        })
+        _replace_dir(int8_dir, job.out / "int8")
+        write_reports(job.out, report)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _threads(threads):
+    if threads is None:
+        return max(1, min(4, os.cpu_count() or 1))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise FacedgeError(f"--threads: expected a positive integer, got {threads!r}")
+    return threads
+
+
+def _fp32_dir(fp32_dir) -> Path:
+    d = resolve_model(fp32_dir)
+    if not (d / INFO_FILE).is_file():
+        raise FacedgeError(f"{d}: not a facedge model directory (no {INFO_FILE})")
+    info = read_model_info(d)
+    if info.precision == "int8":
+        raise FacedgeError(f"{d}: is already an int8 model; quantize its fp32 model directory")
+    for f in (PARAM_FILE, BIN_FILE):
+        if not (d / f).is_file():
+            raise FacedgeError(f"{d}: missing {f}")
+    return d
+
+
+def _out_dir(fp32_dir: Path, out_dir) -> Path:
+    if out_dir is None:
+        if fp32_dir.name != "fp32":
+            raise FacedgeError(f"{fp32_dir}: give an output folder (-o OUT); OUT/int8 is written there")
+        return fp32_dir.parent
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FacedgeError(f"-o {out}: exists and is not a folder")
+    if (out / "int8").exists() and not (out / "int8" / INFO_FILE).is_file():
+        raise FacedgeError(f"-o {out}: {out / 'int8'} exists and is not a model directory; not replacing it")
+    return out
+
+
+def _keep_fp32(keep, qlayers):
+    """("auto" | "none" | "list", [names])"""
+    if keep is None or keep == "none" or keep == "" or keep == []:
+        return "none", []
+    if keep == "auto":
+        return "auto", []
+    names = [n.strip() for n in keep.split(",")] if isinstance(keep, str) else [str(n) for n in keep]
+    known = {q.name for q in qlayers}
+    for n in names:
+        if n not in known:
+            sample = ", ".join(q.name for q in qlayers[:8])
+            raise FacedgeError(f"--keep-fp32: no quantizable layer named '{n}' in the model (e.g. {sample}); "
+                               "or use 'auto' or 'none'")
+    return "list", names
+
+
+def _eval_root(eval_dir):
+    if eval_dir is False:
+        return None
+    root = evaluate.default_eval_dir() if eval_dir is None else Path(eval_dir)
+    if root is None:
+        return None
+    from facedge.bench.wider_gt import load_wider_val
+
+    load_wider_val(root)  # a bad folder fails now, not after calibrating
+    return root
+
+
+def _calibrate(fp32, qlayers, stats, method, detector, protected):
+    scales, rows = {}, {}
+    for q in qlayers:
+        s = stats.blobs[q.source]
+        threshold = threshold_for(method, s)
+        scales[q.name] = LayerScales(weight_scales(q.weights(fp32), q.groups, q.weight_6bit), scale_from_threshold(threshold))
+        rows[q.name] = dict(s.to_json(), threshold=threshold)
+    if method == "eq":
+        from facedge.calibration.eq import search_input_scales
+
+        fused = fp32.copy()
+        fuse_activations(fused, protected)
+        weights = {q.name: quantize_weights(q.weights(fp32), scales[q.name].weight) for q in qlayers}
+        chosen = search_input_scales(detector, fused, qlayers, weights, scales, stats.used)
+        for name, s in chosen.items():
+            scales[name].input = s
+            rows[name]["threshold"] = 127.0 / float(s)
+    return scales, rows
+
+
+def _measure(job: _Job, int8_dir, int8_model, layer_reference, stats) -> dict:
+    """End results compare with the fp32 model as given; layer outputs with
+    `layer_reference`, the float model the int8 one was made from (equalized)."""
+    import facedge
+
+    fp32_det = facedge.Detector(str(job.fp32_dir), threads=1)
+    int8_det = facedge.Detector(str(int8_dir), threads=1)
+    images = [read_image(p) for p in stats.used[:AGREEMENT_IMAGES]]
+    agree = mixed.agreement(int8_det, mixed.Reference.measure(fp32_det, images, job.threads), job.threads)
+    exact_int8 = facedge.Detector(str(int8_dir), **mixed.MEASURE_OPTIONS)
+    size = lambda d: (d / BIN_FILE).stat().st_size + (d / PARAM_FILE).stat().st_size  # noqa: E731
+    return {
+        "agreement": agree.to_json(),
+        "similarity": evaluate.layer_similarity(layer_reference, exact_int8, int8_model, images[:SIMILARITY_IMAGES]),
+        "int8_layers": int8_det.int8_layer_count,
+        "int8_kernels": evaluate.int8_kernel_check(exact_int8, int8_model, images[0]),
+        "stock_ncnn": evaluate.stock_ncnn_check(int8_dir, exact_int8, job.info.input, job.info.outputs, images[:4]),
+        "sizes_bytes": {"fp32": size(job.fp32_dir), "int8": size(int8_dir)},
+        "latency": evaluate.latency(job.fp32_dir, int8_dir, images[0]),
+        "wider_ap": evaluate.wider_ap(job.fp32_dir, int8_dir, job.wider_root) if job.wider_root else None,
+    }
+
+
+def _layer_rows(qlayers, scales, quantized, stats_json, sensitivity, similarity):
+    sim = {r["layer"]: r for r in similarity}
+    rows = []
+    for q in qlayers:
+        row = {"layer": q.name, "type": q.type, "precision": "int8" if q.name in quantized else "float",
+               "input_scale": float(scales[q.name].input), "weight_bits": 6 if q.weight_6bit else 8}
+        row.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats_json.get(q.name, {}).items()})
+        if sensitivity is not None:
+            row["sensitivity"] = round(sensitivity[q.name], 6)
+        if q.name in sim:
+            row["cosine"] = sim[q.name]["cosine"]
+            row["requantized"] = sim[q.name]["requantized"]
+        rows.append(row)
+    return rows
+
+
+def _fp32_files_sha256(fp32_dir: Path) -> str:
+    h = hashlib.sha256()
+    for f in (PARAM_FILE, BIN_FILE):
+        h.update((fp32_dir / f).read_bytes())
+    return h.hexdigest()
+
+
+def _replace_dir(new: Path, dest: Path):
+    """Put new where dest is; an older dest is removed only after the swap."""
+    old = None
+    if dest.exists():
+        old = dest.parent / f".{dest.name}.{os.getpid()}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    os.replace(new, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

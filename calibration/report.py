@@ -1,0 +1,110 @@
+"""The calibration report: OUT/report.json gets a "calibration" entry and OUT/report.md
+an "int8 calibration" section, beside whatever `facedge convert` wrote there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from facedge.runtime.errors import FacedgeError
+from facedge.runtime.model_dir import atomic_write_text
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+SECTION = "## int8 calibration"
+
+
+def write_reports(out_dir: Path, calibration: dict):
+    out_dir = Path(out_dir)
+    path = out_dir / REPORT_JSON
+    data = {}
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise FacedgeError(f"{path}: not valid JSON ({e}); move it away to write the calibration report") from None
+        if not isinstance(data, dict):
+            raise FacedgeError(f"{path}: expected a JSON object; move it away to write the calibration report")
+    data["calibration"] = calibration
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    md_path = out_dir / REPORT_MD
+    before = md_path.read_text(encoding="utf-8") if md_path.is_file() else ""
+    atomic_write_text(md_path, _replace_section(before, markdown(calibration)))
+
+
+def _replace_section(text: str, section: str) -> str:
+    """`text` with its int8 calibration section (up to the next '## ' heading) replaced."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is None:
+        head, tail = lines, []
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        head, tail = lines[:start], lines[end:]
+    while head and not head[-1].strip():
+        head.pop()
+    parts = ["\n".join(head)] if head else []
+    parts.append(section.rstrip("\n"))
+    if tail:
+        parts.append("\n".join(tail))
+    return "\n\n".join(parts) + "\n"
+
+
+def _ms(v):
+    return "n/a" if v is None else f"{v:.2f} ms"
+
+
+def markdown(r: dict) -> str:
+    s = r["settings"]
+    m = r["model"]
+    ci = s["calibration_images"]
+    lines = [SECTION, "",
+             f"{m['fp32']} -> {m['int8']} ({m['family']}, {m['input_size'][0]}x{m['input_size'][1]})", "",
+             f"- method: {s['method']}; calibration images: {s['images_used']} used of {ci['chosen']} chosen "
+             f"({ci['available']} available in {ci['source']}, {ci['kind']}); unreadable, skipped: {s['images_unreadable']}",
+             f"- layers: {r['int8_layers']} int8, {len(s['float_layers'])} left in float"
+             + (f" ({', '.join(s['float_layers'])})" if s["float_layers"] else "")
+             + f"; keep-fp32 {s['keep_fp32']}",
+             f"- graph: {r['graph']['fused_activations']} activations fused into the layer before, "
+             f"{r['graph']['requantized_layers']} layers requantize into the next",
+             f"- sizes: fp32 {r['sizes_bytes']['fp32']:,} bytes, int8 {r['sizes_bytes']['int8']:,} bytes"]
+    mp = r.get("mixed_precision")
+    if mp:
+        lines.append(f"- mixed precision: output error target {mp['target_error']} "
+                     f"{'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float layer(s); "
+                     "float layers -> output error: " + ", ".join(f"{k} -> {e:.3f}" for k, e in mp["steps"]))
+    a = r["agreement"]
+    lines += ["", "### fp32 vs int8 on the calibration images", "",
+              f"Faces at score >= {a['score_threshold']} (the runtime's default), matched at IoU >= {a['iou_threshold']}: "
+              f"fp32 {a['fp32_faces']}, int8 {a['int8_faces']}, both {a['matched']} on {a['images']} images; "
+              f"F1 {a['f1']}, mean IoU of matched boxes {a['mean_iou_matched']}, "
+              f"mean |score difference| {a['mean_abs_score_diff_matched']}."]
+    lat = r["latency"]
+    lines += ["", "### Latency, 1 thread (ncnn inference, median of alternating runs)", "",
+              f"fp32 {_ms(lat['fp32_ms'])}, int8 {_ms(lat['int8_ms'])} (int8/fp32 = {lat['int8_over_fp32']}) "
+              f"over {lat['rounds']} rounds."]
+    k = r.get("int8_kernels")
+    if k:
+        lines.append(f"int8 kernels: layer {k['layer']} ({k['type']}) output equals the integer model of the layer at "
+                     f"{k['equal_to_integer_model']:.2%} of {k['elements']:,} elements, the float computation at "
+                     f"{k['equal_to_float_model']:.2%}: {'ncnn ran int8 arithmetic' if k['ran_int8'] else 'NOT int8'}.")
+    st = r.get("stock_ncnn")
+    if st:
+        lines.append(f"Stock ncnn {st['ncnn']} (Python wheel) loads the int8 model; its outputs differ from facedge's "
+                     f"runtime by at most {st['max_abs_output_diff']:.3g} on {st['images']} images.")
+    ap = r.get("wider_ap")
+    if ap:
+        lines += ["", f"### WIDER FACE val AP ({ap['images']} images, `facedge eval` protocol at "
+                      f"{ap['inference']['input_size'][0]}x{ap['inference']['input_size'][1]})", "",
+                  "| | Easy | Medium | Hard |", "|---|---|---|---|"]
+        for key in ("fp32", "int8", "delta"):
+            lines.append(f"| {key} | " + " | ".join(f"{ap[key][s]:+.4f}" if key == "delta" else f"{ap[key][s]:.4f}"
+                                                    for s in ("easy", "medium", "hard")) + " |")
+    lines += ["", "### Layers", "", "| layer | type | precision | input scale | sensitivity | cosine |", "|---|---|---|---|---|---|"]
+    for row in r["layers"]:
+        sens = f"{row['sensitivity']:.4f}" if "sensitivity" in row else ""
+        cos = f"{row['cosine']:.4f}" if "cosine" in row else ""
+        lines.append(f"| {row['layer']} | {row['type']} | {row['precision']} | {row['input_scale']:.5g} | {sens} | {cos} |")
+    t = r["timings_s"]
+    lines += ["", "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), ""]
+    return "\n".join(lines)
