@@ -1,10 +1,5 @@
 """facedge.calibration: int8 post-training quantization of ncnn models.
 
-`quantize(fp32_dir, out_dir, ...)` is the entry point (see quantize.py); the CLI verb
-is `facedge quantize` (cli.py)."""
-
-
-def quantize(*args, **kwargs):
-    from facedge.calibration.quantize import quantize as _quantize
-
-    return _quantize(*args, **kwargs)
+The entry point is `facedge.calibration.quantize.quantize(fp32_dir, out_dir, ...)`
+(with DEFAULT_COUNT, DEFAULT_METHOD beside it); the CLI verb is `facedge quantize`
+(cli.py)."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from facedge.calibration.compare import cosine
 from facedge.calibration.images import read_image
-from facedge.calibration.layer_sim import ConvGeometry, forward_float, forward_int8, sample_positions
+from facedge.calibration.layer_sim import ConvGeometry, float_from_patches, int8_from_patches, patches, sample_positions
 from facedge.runtime.progress import progress
 
-FACTORS = np.geomspace(0.5, 2.0, 17)  # includes 1.0: the search never does worse than its start on the sample
+FACTORS = np.geomspace(0.5, 2.0, 13)  # includes 1.0: the search never does worse than its start on the sample
 MAX_IMAGES = 8
-POSITIONS_PER_IMAGE = 512
+POSITIONS_PER_IMAGE = 384
 SIMILARITY_DECIMALS = 9  # compare rounded similarities: ties resolve the same on every machine
 
 
@@ -48,13 +49,12 @@ def search_input_scales(detector, fused_model, quant_layers, weights_int8, scale
                 g = geometry[q.name]
                 bias = layer.chunk("bias").values if layer.chunk("bias") is not None else None
                 positions = None if g.kind == "fc" else sample_positions(g.output_shape(x.shape), POSITIONS_PER_IMAGE)
-                ref = forward_float(g, x, layer.chunk("weight").values, bias, positions).ravel()
-                ref_norm = np.linalg.norm(ref)
+                cols = patches(g, x, positions)
+                ref = float_from_patches(g, cols, layer.chunk("weight").values, bias).ravel()
                 for k, f in enumerate(FACTORS):
                     s = np.float32(base * f)
-                    out = forward_int8(g, x, weights_int8[q.name], scales[q.name].weight, s, bias, positions).ravel().astype(np.float64)
-                    denom = ref_norm * np.linalg.norm(out)
-                    totals[src][k] += float(ref @ out / denom) if denom > 0 else 0.0
+                    out = int8_from_patches(g, cols, weights_int8[q.name], scales[q.name].weight, s, bias).ravel()
+                    totals[src][k] += cosine(ref, out)
     chosen = {}
     for src, group in by_source.items():
         score = np.round(totals[src], SIMILARITY_DECIMALS)

@@ -90,9 +90,9 @@ def layer_similarity(fp32_det, int8_det, int8_model, images) -> list:
 
 def int8_kernel_check(int8_det, int8_model, image):
     """Evidence that ncnn ran integer arithmetic: the first int8 layer's output in the
-    runtime equals the integer model of that layer (layer_sim: int8 input and
-    weights, integer sums) element for element, and not the float computation with
-    the same (dequantized) weights. None where no layer is int8."""
+    runtime is what the integer model of that layer computes (layer_sim: int8 input
+    and weights, integer sums), and not what the float computation with the same
+    (dequantized) weights computes. None where no layer is int8."""
     for layer in int8_model.layers:
         term = layer.int_param(8, 0) if layer.type in QUANTIZABLE else 0
         if not term:
@@ -110,15 +110,16 @@ def int8_kernel_check(int8_det, int8_model, image):
         floating = forward_float(g, x, dequantized.reshape(-1), bias)
         if term > 100:  # int8 output: compare the requantized values
             s_out = layer.chunk("output scale").values[0]
-            integer, floating, tol = quantize_values(integer, s_out), quantize_values(floating, s_out), 0.5
-        else:
-            tol = 1e-4 * max(float(np.abs(y).max()), 1e-6)
-        y = y.reshape(integer.shape)
-        same_int = float(np.mean(np.abs(integer - y) <= tol))
-        same_float = float(np.mean(np.abs(floating - y) <= tol))
+            integer, floating = quantize_values(integer, s_out), quantize_values(floating, s_out)
+        y = y.reshape(integer.shape).astype(np.float64)
+        err_int = float(np.mean(np.abs(integer - y)))
+        err_float = float(np.mean(np.abs(floating - y)))
+        # ncnn's kernels order float operations differently (FMA, folded scales): the
+        # integer model is not bit-exact, but an order of magnitude closer than float
         return {"layer": layer.name, "type": layer.type, "elements": int(y.size),
-                "equal_to_integer_model": round(same_int, 6), "equal_to_float_model": round(same_float, 6),
-                "ran_int8": same_int >= 0.999 and same_float < same_int}
+                "mean_abs_diff_integer_model": err_int, "mean_abs_diff_float_model": err_float,
+                "equal_to_integer_model": round(float(np.mean(integer == y)), 6),
+                "ran_int8": err_int <= 0.1 * err_float}
     return None
 
 

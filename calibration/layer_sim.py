@@ -109,7 +109,11 @@ def activate(y: np.ndarray, kind: int, params) -> np.ndarray:
 
 def forward_float(g: ConvGeometry, x, w, bias, positions=None) -> np.ndarray:
     """(num_output, P) float64 outputs, activation applied."""
-    y = np.matmul(_weights(g, w).astype(np.float64), patches(g, x, positions).astype(np.float64)).reshape(g.num_output, -1)
+    return float_from_patches(g, patches(g, x, positions), w, bias)
+
+
+def float_from_patches(g: ConvGeometry, cols, w, bias) -> np.ndarray:
+    y = np.matmul(_weights(g, w).astype(np.float64), cols.astype(np.float64)).reshape(g.num_output, -1)
     if bias is not None:
         y = y + bias.astype(np.float64)[:, None]
     return activate(y, g.activation, g.activation_params)
@@ -122,8 +126,19 @@ def quantize_values(x, scale) -> np.ndarray:
 
 def forward_int8(g: ConvGeometry, x, w_int8, weight_scales, input_scale, bias, positions=None) -> np.ndarray:
     """(num_output, P) float32 outputs of ncnn's int8 arithmetic, activation applied."""
-    xq = quantize_values(x, input_scale)
-    acc = np.matmul(_weights(g, w_int8).astype(np.float64), patches(g, xq, positions)).reshape(g.num_output, -1)
+    return int8_from_patches(g, patches(g, np.asarray(x, np.float32), positions), w_int8, weight_scales, input_scale, bias)
+
+
+def int8_from_patches(g: ConvGeometry, cols, w_int8, weight_scales, input_scale, bias) -> np.ndarray:
+    """forward_int8 on float input patches (patches()): quantizing is elementwise and
+    padding is zero either way, so patches of the quantized input are the quantized
+    patches; a search over input scales gathers them once."""
+    k = cols.shape[1]
+    # integer sums are exact in float32 while they stay below 2^24, which k products
+    # of at most 127 * 127 guarantee up to k = 1040; float64 beyond
+    exact = np.float32 if k * 127 * 127 < 2 ** 24 else np.float64
+    acc = np.matmul(_weights(g, w_int8).astype(exact), quantize_values(cols, input_scale).astype(exact))
+    acc = acc.reshape(g.num_output, -1)
     ws = np.asarray(weight_scales, np.float32)
     if g.kind == "conv" and g.group > 1 and len(ws) == g.group and g.group != g.num_output:
         ws = np.repeat(ws, g.num_output // g.group)

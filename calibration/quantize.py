@@ -317,7 +317,8 @@ def _layer_rows(qlayers, scales, quantized, stats_json, sensitivity, similarity)
     rows = []
     for q in qlayers:
         row = {"layer": q.name, "type": q.type, "precision": "int8" if q.name in quantized else "float",
-               "input_scale": float(scales[q.name].input), "weight_bits": 6 if q.weight_6bit else 8}
+               "input_scale": float(scales[q.name].input) if q.name in scales else None,
+               "weight_bits": 6 if q.weight_6bit else 8}
         row.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats_json.get(q.name, {}).items()})
         if sensitivity is not None:
             row["sensitivity"] = round(sensitivity[q.name], 6)

@@ -85,9 +85,10 @@ def markdown(r: dict) -> str:
               f"over {lat['rounds']} rounds."]
     k = r.get("int8_kernels")
     if k:
-        lines.append(f"int8 kernels: layer {k['layer']} ({k['type']}) output equals the integer model of the layer at "
-                     f"{k['equal_to_integer_model']:.2%} of {k['elements']:,} elements, the float computation at "
-                     f"{k['equal_to_float_model']:.2%}: {'ncnn ran int8 arithmetic' if k['ran_int8'] else 'NOT int8'}.")
+        lines.append(f"int8 kernels: the output of layer {k['layer']} ({k['type']}, {k['elements']:,} values) differs from "
+                     f"the integer model of the layer by {k['mean_abs_diff_integer_model']:.3g} on average "
+                     f"({k['equal_to_integer_model']:.1%} equal), from the float computation with the same weights by "
+                     f"{k['mean_abs_diff_float_model']:.3g}: {'ncnn ran int8 arithmetic' if k['ran_int8'] else 'NOT int8'}.")
     st = r.get("stock_ncnn")
     if st:
         lines.append(f"Stock ncnn {st['ncnn']} (Python wheel) loads the int8 model; its outputs differ from facedge's "
@@ -104,7 +105,8 @@ def markdown(r: dict) -> str:
     for row in r["layers"]:
         sens = f"{row['sensitivity']:.4f}" if "sensitivity" in row else ""
         cos = f"{row['cosine']:.4f}" if "cosine" in row else ""
-        lines.append(f"| {row['layer']} | {row['type']} | {row['precision']} | {row['input_scale']:.5g} | {sens} | {cos} |")
+        scale = "" if row["input_scale"] is None else f"{row['input_scale']:.5g}"
+        lines.append(f"| {row['layer']} | {row['type']} | {row['precision']} | {scale} | {sens} | {cos} |")
     t = r["timings_s"]
     lines += ["", "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), ""]
     return "\n".join(lines)

@@ -78,7 +78,8 @@ def test_report_has_the_measurements(auto_run):
     saved = json.loads((out / "report.json").read_text())["calibration"]
     assert saved["settings"] == report["settings"]
     assert report["int8_kernels"]["ran_int8"]  # the integer model of a layer equals what ncnn computed
-    assert report["int8_kernels"]["equal_to_float_model"] < 0.99
+    k = report["int8_kernels"]
+    assert k["mean_abs_diff_integer_model"] < 0.1 * k["mean_abs_diff_float_model"]
     assert report["stock_ncnn"]["loads"] and report["stock_ncnn"]["max_abs_output_diff"] < 1e-4
     assert report["sizes_bytes"]["int8"] < 0.45 * report["sizes_bytes"]["fp32"]
     assert report["latency"]["fp32_ms"] > 0 and report["latency"]["int8_ms"] > 0
@@ -103,14 +104,33 @@ def test_two_runs_give_byte_identical_table_and_model(auto_run, fp32_dir, calib_
     assert files(again) == files(out)
 
 
-@pytest.mark.parametrize("method", ["minmax", "percentile", "aciq", "eq"])
+@pytest.mark.parametrize("method", ["minmax", "percentile", "aciq"])
 def test_every_method_makes_a_working_model(fp32_dir, calib_dir, tmp_path, method):
-    report = quantize(fp32_dir, tmp_path, calib=calib_dir, count=8, method=method, keep_fp32="none", eval_dir=False, threads=2)
-    kl = read_table(tmp_path / "int8" / "model.table")
-    assert report["int8_layers"] == len(kl) == 52
+    report = quantize(fp32_dir, tmp_path, calib=calib_dir, count=3, method=method, keep_fp32="none", eval_dir=False, threads=2)
+    assert report["int8_layers"] == len(read_table(tmp_path / "int8" / "model.table")) == 52
     assert report["agreement"]["f1"] > 0.5
-    rows = report["layers"]
-    assert all(r["threshold"] <= r["absmax"] * (1 + 1e-6) for r in rows if method != "eq")
+    for row in report["layers"]:
+        assert 0 < row["threshold"] <= row["absmax"] * (1 + 1e-6)
+        assert row["input_scale"] == pytest.approx(127 / row["threshold"], rel=1e-6)
+
+
+def test_eq_searches_around_the_kl_scales(fp32_dir, calib_dir, tmp_path):
+    """eq starts from KL and moves each input scale within [1/2, 2] of it, the same
+    scale for layers reading one blob (so the layer before can requantize for all)."""
+    quantize(fp32_dir, tmp_path / "kl", calib=calib_dir, count=3, method="kl", keep_fp32="none", eval_dir=False,
+             equalize=False)
+    report = quantize(fp32_dir, tmp_path / "eq", calib=calib_dir, count=3, method="eq", keep_fp32="none",
+                      eval_dir=False, equalize=False)
+    kl = read_table(tmp_path / "kl" / "int8" / "model.table")
+    eq = read_table(tmp_path / "eq" / "int8" / "model.table")
+    ratios = np.array([float(eq[n].input / kl[n].input) for n in kl])
+    assert np.all((ratios > 0.5 - 1e-6) & (ratios < 2 + 1e-6))
+    assert np.any(np.abs(ratios - 1) > 0.01)  # the search moved some
+    for name in kl:
+        np.testing.assert_array_equal(eq[name].weight, kl[name].weight)
+    split_readers = ["284", "291", "298", "311"]  # the four readers of one Split in RFB-320
+    assert len({float(eq[n].input) for n in split_readers}) == 1
+    assert report["int8_layers"] == 52
 
 
 def test_keep_fp32_list_and_an_existing_table(auto_run, fp32_dir, calib_dir, tmp_path):

@@ -38,10 +38,10 @@ def test_runtime_only_install_is_told_which_extra_to_install(monkeypatch, capsys
     assert not (tmp_path / "out").exists()
 
 
-def test_int8_is_not_faked(capsys, tmp_path):
-    rc, _, err = _main(["convert", "--int8", "-o", str(tmp_path / "out")], capsys)
+def test_calibration_options_need_int8(capsys, tmp_path):
+    rc, _, err = _main(["convert", "--calib", str(tmp_path), "-o", str(tmp_path / "out")], capsys)
     assert rc == 1
-    assert "--int8: not implemented yet" in err
+    assert "--calib, --calib-count, --calib-method and --eval need --int8" in err
     assert not (tmp_path / "out").exists()
 
 
