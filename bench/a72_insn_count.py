@@ -98,16 +98,19 @@ class Guest:
             self.pin = ["setarch", os.uname().machine, "-R"]
 
     def count(self, path, model_dir, frame, iterations, cpu="cortex-a72"):
-        out = self.work / "insns.txt"
-        out.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.work / "tmp", prefix="insns-")
+        os.close(fd)
+        out = Path(name)
         cmd = self.pin + [QEMU, "-cpu", cpu, "-L", str(self.rootfs), "-plugin", f"{self.plugin},out={out}",
                           str(self.rootfs / "usr/bin/python3.11"), "-m", "facedge.bench.a72_workload",
                           path, str(model_dir), str(frame), str(iterations)]
         # cwd outside any checkout: `-m` puts the cwd first on sys.path
         run = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=self.work)
-        if run.returncode != 0 or not out.is_file():
+        text = out.read_text()
+        out.unlink()
+        if run.returncode != 0 or "insns:" not in text:
             raise SystemExit(f"guest run failed ({' '.join(cmd[-4:])}):\n{run.stdout}{run.stderr}")
-        insns = int(out.read_text().split("insns:")[1].split()[0])
+        insns = int(text.split("insns:")[1].split()[0])
         return insns, json.loads(run.stdout.strip().splitlines()[-1])["result"]
 
 

@@ -94,45 +94,47 @@ def short(obj: str) -> str:
     return m.group(1) if m else Path(obj).name
 
 
+def classify(missing, a76, kept, discarded):
+    """Where each address an A72 cannot decode lives. missing: addresses; a76: address ->
+    instruction text; kept/discarded: from read_map. Returns ({home: Counter of
+    mnemonics}, [(address, where, mnemonic)] outside dispatched code)."""
+    starts = [k[0] for k in kept]
+    homes = defaultdict(Counter)
+    violations = []
+    for address in missing:
+        mnemonic = a76.get(address, "?").split()[0]
+        i = bisect.bisect_right(starts, address) - 1
+        if i < 0 or not kept[i][0] <= address < kept[i][1]:
+            violations.append((address, "no input section in the map", mnemonic))
+            continue
+        _, _, section, obj = kept[i]
+        if LIBGCC_ATOMICS.search(obj):
+            homes["libgcc outline atomics (LSE after a HWCAP test)"][mnemonic] += 1
+        elif VARIANT_OBJECT.search(obj):
+            others = sorted({short(o) for o in discarded.get(section, []) if not VARIANT_OBJECT.search(o)})
+            if section != ".text" and others:
+                violations.append((address, f"{section} of {short(obj)}, kept over the baseline copies in "
+                                            f"{', '.join(others)}", mnemonic))
+            else:
+                homes["ncnn " + VARIANT_OBJECT.search(obj).group(1) + " variants (dispatched on HWCAP)"][mnemonic] += 1
+        else:
+            violations.append((address, f"{section} of {short(obj)}", mnemonic))
+    return homes, violations
+
+
 def audit(module: Path, link_map: Path, objdump: str) -> int:
     a72 = disassemble(objdump, module, "cortex-a72")
     a76 = disassemble(objdump, module, "cortex-a76")
     missing = sorted(a for a, text in a72.items() if text == "<unknown>")
     not_decodable_on_a76 = [a for a in missing if a76.get(a, "<unknown>") == "<unknown>"]
     kept, discarded = read_map(link_map)
-    starts = [k[0] for k in kept]
+    homes, violations = classify(missing, a76, kept, discarded)
 
-    by_home = Counter()
-    mnemonics = defaultdict(Counter)
-    violations = []
-    for address in missing:
-        i = bisect.bisect_right(starts, address) - 1
-        if i < 0 or not kept[i][0] <= address < kept[i][1]:
-            violations.append((address, "no input section in the map", a76.get(address, "?")))
-            continue
-        _, _, section, obj = kept[i]
-        mnemonic = a76.get(address, "?").split()[0]
-        if LIBGCC_ATOMICS.search(obj):
-            home = "libgcc outline atomics (LSE after a HWCAP test)"
-        elif VARIANT_OBJECT.search(obj):
-            others = [o for o in discarded.get(section, []) if not VARIANT_OBJECT.search(o)]
-            if section != ".text" and others:
-                violations.append((address, f"{section} of {short(obj)} replaced baseline copies in "
-                                            f"{', '.join(sorted({short(o) for o in others}))}", mnemonic))
-                continue
-            home = "ncnn " + VARIANT_OBJECT.search(obj).group(1) + " variants (dispatched on HWCAP)"
-        else:
-            violations.append((address, f"{section} of {short(obj)}", mnemonic))
-            continue
-        by_home[home] += 1
-        mnemonics[home][mnemonic] += 1
-
-    text_insns = len(a72)
-    print(f"{module.name}: {text_insns} instructions, {len(missing)} of them not in a Cortex-A72 "
+    print(f"{module.name}: {len(a72)} instructions, {len(missing)} of them not in a Cortex-A72 "
           f"(armv8.0+crc), {len(not_decodable_on_a76)} of those not decodable on a Cortex-A76 either")
-    for home, n in by_home.most_common():
-        top = ", ".join(f"{m} {c}" for m, c in mnemonics[home].most_common(6))
-        print(f"  {n:7d}  {home}: {top}")
+    for home, mnemonics in sorted(homes.items(), key=lambda kv: -sum(kv[1].values())):
+        top = ", ".join(f"{m} {c}" for m, c in mnemonics.most_common(6))
+        print(f"  {sum(mnemonics.values()):7d}  {home}: {top}")
     if not_decodable_on_a76:
         print(f"  {len(not_decodable_on_a76)} encodings decode on neither CPU (data in code?), e.g. "
               + ", ".join(hex(a) for a in not_decodable_on_a76[:5]))

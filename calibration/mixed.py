@@ -3,9 +3,9 @@
 Sensitivity: each layer quantized alone (every other layer in float), its error at
 the network outputs (compare.output_error: the face scores of every anchor and the
 boxes of the anchors that could become detections, relative to their size) averaged
-over a few calibration images. `--keep-fp32 auto` then leaves layers in float, most
-sensitive first, until the whole int8 model's output error on the calibration images
-is at most the target, or until half the layers are float.
+over a few calibration images. `--keep-fp32 auto` then leaves the fewest layers in float,
+most sensitive first, for the whole int8 model's output error on the calibration
+images to be at most the target (or half the layers, if that is not enough).
 
 Why output error and not detection agreement at one score threshold: WIDER AP ranks
 every detection down to score 0.02, so it moves with errors that leave the faces
@@ -89,14 +89,35 @@ class FloatChoice:
 
 
 def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_TARGET_ERROR) -> FloatChoice:
+    """The fewest most-sensitive layers to leave in float for the output error to
+    reach the target. The error falls (nearly) monotonically as layers go float, so
+    a bisection over their count finds it in a few trials."""
     ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
     limit = int(len(ranked) * MAX_FLOAT_FRACTION)
-    steps = []
-    for k in progress(range(limit + 1), total=limit + 1, desc="calibration: mixed precision"):
-        kept = ranked[:k]
-        det = trials.detector({n: s for n, s in scales.items() if n not in kept}, **MEASURE_OPTIONS)
-        err = mean_output_error(det, ref, threads)
-        steps.append((k, round(err, 6)))
-        if err <= target:
-            return FloatChoice(kept, target, True, steps)
-    return FloatChoice(ranked[:limit], target, False, steps)
+    tried = {}
+    most = 2 + max(limit, 1).bit_length()  # trials a bisection can take
+    bar = iter(progress(range(most), total=most, desc="calibration: mixed precision"))
+
+    def error(k):
+        if k not in tried:
+            next(bar, None)
+            det = trials.detector({n: s for n, s in scales.items() if n not in ranked[:k]}, **MEASURE_OPTIONS)
+            tried[k] = mean_output_error(det, ref, threads)
+        return tried[k]
+
+    if error(0) <= target:
+        best = 0
+    elif error(limit) > target:
+        best = None
+    else:
+        lo, hi = 0, limit  # error(lo) > target >= error(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if error(mid) <= target else (mid, hi)
+        best = hi
+    for _ in bar:  # finish the progress line
+        pass
+    steps = [(k, round(tried[k], 6)) for k in sorted(tried)]
+    if best is None:
+        return FloatChoice(ranked[:limit], target, False, steps)
+    return FloatChoice(ranked[:best], target, True, steps)

@@ -30,7 +30,8 @@ from facedge.calibration.int8_model import build_int8_model, check_table_matches
 from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.report import write_reports
 from facedge.calibration.scales import METHODS, scale_from_threshold, threshold_for, weight_scales
-from facedge.calibration.stats import collect
+from facedge.calibration.compare import Agreement
+from facedge.calibration.stats import collect, ordered_map
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import TrialModels, write_model_dir
 from facedge.runtime.errors import FacedgeError
@@ -216,7 +217,14 @@ def _threads(threads):
 
 
 def _fp32_dir(fp32_dir) -> Path:
-    d = resolve_model(fp32_dir)
+    text = str(fp32_dir)
+    d = None
+    if "/" not in text and not Path(text).exists():  # a cached model's name: its fp32 model
+        try:
+            d = resolve_model(text + "-fp32")
+        except FacedgeError:
+            pass
+    d = d or resolve_model(fp32_dir)
     if not (d / INFO_FILE).is_file():
         raise FacedgeError(f"{d}: not a facedge model directory (no {INFO_FILE})")
     info = read_model_info(d)
@@ -296,8 +304,15 @@ def _measure(job: _Job, int8_dir, int8_model, layer_reference, stats) -> dict:
 
     fp32_det = facedge.Detector(str(job.fp32_dir), threads=1)
     int8_det = facedge.Detector(str(int8_dir), threads=1)
-    images = [read_image(p) for p in stats.used[:AGREEMENT_IMAGES]]
-    agree = mixed.agreement(int8_det, mixed.Reference.measure(fp32_det, images, job.threads), job.threads)
+
+    def both(path):
+        img = read_image(path)
+        return fp32_det.detect(img), int8_det.detect(img)
+
+    agree = Agreement()
+    for ref, got in ordered_map(both, stats.used[:AGREEMENT_IMAGES], job.threads, "calibration: fp32 vs int8"):
+        agree.add(ref, got)
+    images = [read_image(p) for p in stats.used[:SIMILARITY_IMAGES]]
     exact_int8 = facedge.Detector(str(int8_dir), **mixed.MEASURE_OPTIONS)
     size = lambda d: (d / BIN_FILE).stat().st_size + (d / PARAM_FILE).stat().st_size  # noqa: E731
     return {

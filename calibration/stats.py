@@ -43,7 +43,7 @@ class CollectedStats:
     unreadable: list  # image paths skipped
 
 
-def _ordered_map(fn, items, threads, desc):
+def ordered_map(fn, items, threads, desc):
     """fn over items on `threads` workers, results yielded in item order, at most a
     few items ahead of the consumer (bounded memory)."""
     items = list(items)
@@ -78,7 +78,7 @@ def collect(detector, paths, blob_names, threads=1, histograms=True) -> Collecte
         return path, out
 
     used, unreadable = [], []
-    for path, result in _ordered_map(first_pass, paths, threads, "calibration: ranges"):
+    for path, result in ordered_map(first_pass, paths, threads, "calibration: ranges"):
         if result is None:
             unreadable.append(path)
             continue
@@ -107,7 +107,7 @@ def collect(detector, paths, blob_names, threads=1, histograms=True) -> Collecte
             out[n] = h
         return out
 
-    for result in _ordered_map(second_pass, used, threads, "calibration: histograms"):
+    for result in ordered_map(second_pass, used, threads, "calibration: histograms"):
         for n, h in result.items():
             stats[n].histogram += h
     return CollectedStats(stats, used, unreadable)
