@@ -1,0 +1,41 @@
+"""The accuracy promise of `facedge quantize` with its defaults: the int8 ULFD models
+lose at most 0.01 WIDER val AP (Easy, Medium, Hard) against their fp32 models.
+
+Protocol: the upstream ULFD ncnn models (320x240), calibrated on the WIDER test
+samples of the shared data (all 183: the default 200 asks for more), evaluated on the
+WIDER val images there with `facedge eval`'s defaults. Slow: a full calibration per
+model (1.5 to 3 minutes each on two cores)."""
+
+import json
+import shutil
+
+import pytest
+
+from facedge.calibration.quantize import quantize
+
+pytestmark = pytest.mark.slow
+
+FAMILY = {"RFB-320": "ultraface-rfb", "slim_320": "ultraface-slim"}
+MAX_AP_LOSS = 0.01
+
+
+@pytest.mark.parametrize("name", ["RFB-320", "slim_320"])
+def test_int8_ap_within_0_01_of_fp32(reference_ultraface, shared, tmp_path, name):
+    if not (shared / "wider" / "WIDER_val" / "images").is_dir() or not (shared / "wider" / "WIDER_test" / "images").is_dir():
+        pytest.skip("needs the WIDER val and test images of the shared data")
+    fp32 = tmp_path / "fp32"
+    fp32.mkdir()
+    param, bin_ = reference_ultraface[name]
+    shutil.copy(param, fp32 / "model.param")
+    shutil.copy(bin_, fp32 / "model.bin")
+    (fp32 / "facedge.json").write_text(json.dumps({
+        "format": 1, "family": FAMILY[name], "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
+        "mean": [127, 127, 127], "norm": [0.0078125] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}))
+    report = quantize(fp32, tmp_path, calib=shared / "wider" / "WIDER_test", eval_dir=shared / "wider")
+    ap = report["wider_ap"]
+    print(name, json.dumps({k: ap[k] for k in ("fp32", "int8", "delta")}), report["settings"]["float_layers"],
+          report["timings_s"])
+    for setting in ("easy", "medium", "hard"):
+        assert ap["int8"][setting] >= ap["fp32"][setting] - MAX_AP_LOSS, (setting, ap)
+    assert report["int8_layers"] >= 0.7 * len(report["layers"])  # mostly int8, not float in disguise
+    assert report["int8_kernels"]["ran_int8"]
