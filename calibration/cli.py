@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from facedge.calibration.mixed import DEFAULT_TARGET_ERROR
+from facedge.calibration.mixed import DEFAULT_MAX_AP_LOSS
 from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
 from facedge.calibration.scales import METHODS
 
@@ -27,11 +27,11 @@ def configure_parser(p):
     p.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"how activation scales are chosen (default {DEFAULT_METHOD})")
     p.add_argument("--keep-fp32", default="auto", metavar="auto|none|LAYER,...",
-                   help="layers to leave in float: 'auto' (the most sensitive, until the output error is at most "
-                        "--target-error), 'none', or a comma-separated list of layer names (default auto)")
-    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET_ERROR, metavar="E",
-                   help="with --keep-fp32 auto: the relative error of the outputs (face scores, boxes of likely faces) "
-                        f"to reach on the calibration images (default {DEFAULT_TARGET_ERROR})")
+                   help="layers to leave in float: 'auto' (the most sensitive, until the int8 model loses at most "
+                        "--max-ap-loss), 'none', or a comma-separated list of layer names (default auto)")
+    p.add_argument("--max-ap-loss", type=float, default=DEFAULT_MAX_AP_LOSS, metavar="L",
+                   help="with --keep-fp32 auto: the AP the int8 model may lose against the fp32 model's own detections "
+                        f"on the calibration images (ranked as WIDER AP ranks them; default {DEFAULT_MAX_AP_LOSS})")
     ev = p.add_mutually_exclusive_group()
     ev.add_argument("--eval", metavar="DIR",
                     help="WIDER FACE root (wider_face_split/, eval_tools_ground_truth/, WIDER_val/images/) for fp32 vs "
@@ -48,7 +48,7 @@ def run(args) -> int:
 
     report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
                       keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
-                      threads=args.threads, target_error=args.target_error)
+                      threads=args.threads, max_ap_loss=args.max_ap_loss)
     if args.json:
         print(json.dumps(report))
     else:
@@ -66,5 +66,9 @@ def summary(r: dict) -> str:
     if ap:
         lines.append("WIDER val AP fp32 / int8: " + ", ".join(
             f"{k} {ap['fp32'][k]:.4f} / {ap['int8'][k]:.4f}" for k in ("easy", "medium", "hard")))
+        mp = r.get("mixed_precision")
+        if mp:
+            lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
+                         f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
     lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")
     return "\n".join(lines)

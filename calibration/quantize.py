@@ -61,7 +61,7 @@ class _Job:
     wider_root: Path | None
     method: str
     threads: int
-    target_error: float
+    max_ap_loss: float
     equalize: bool
 
     @property
@@ -70,14 +70,15 @@ class _Job:
 
 
 def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
-             eval_dir=None, table=None, threads=None, target_error=mixed.DEFAULT_TARGET_ERROR, equalize=True) -> dict:
+             eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True) -> dict:
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
     calib: calibration images (WIDER split folder, image folder or list file; default
     the WIDER test samples of the shared data). count: images sampled from it.
     method: kl | aciq | percentile | minmax | eq. keep_fp32: "auto" (sensitivity-ranked
-    layers in float until the output error is at most `target_error`), "none",
+    layers in float until the int8 model loses at most `max_ap_loss` of AP against
+    the fp32 model's own detections on the calibration images), "none",
     or layer names (list or comma-separated). eval_dir: a WIDER FACE root for AP
     (default the shared WIDER val images when present; False for none). table: an
     existing ncnn calibration table to apply instead of calibrating. threads: worker
@@ -85,18 +86,18 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     equalize: rescale layer pairs so activation channels span similar ranges first
     (equalize.py; not with a given table, which describes the model as it is)."""
     started = time.monotonic()
-    job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, target_error, equalize)
+    job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize)
     with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
         return _run(job, Path(scratch), started)
 
 
-def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, target_error, equalize) -> _Job:
+def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize) -> _Job:
     """Everything that can be refused, refused before the long part starts."""
     threads = _threads(threads)
     if method not in METHODS:
         raise FacedgeError(f"--calib-method: expected one of {', '.join(METHODS)}, got {method!r}")
-    if not 0.0 < float(target_error) < 10.0:
-        raise FacedgeError(f"--target-error: expected a positive value (e.g. {mixed.DEFAULT_TARGET_ERROR}), got {target_error}")
+    if not 0.0 < float(max_ap_loss) < 1.0:
+        raise FacedgeError(f"--max-ap-loss: expected a value between 0 and 1 (e.g. {mixed.DEFAULT_MAX_AP_LOSS}), got {max_ap_loss}")
     fp32_dir = _fp32_dir(fp32_dir)
     info = read_model_info(fp32_dir)
     out = _out_dir(fp32_dir, out_dir)
@@ -113,7 +114,7 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     calib_set = find_calibration_set(calib, count)
     wider_root = _eval_root(eval_dir)
     return _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
-                float_names, calib_set, wider_root, method, threads, float(target_error), bool(equalize))
+                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize))
 
 
 def _run(job: _Job, scratch: Path, started: float) -> dict:
@@ -151,11 +152,12 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
     sensitivity, choice, float_names = None, None, job.float_names
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
-        ref = mixed.Reference.measure(original, images, job.threads)
+        ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
+        ref = mixed.Reference.measure(original, images, job.threads, ranked)
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
             choice = mixed.choose_float_layers(trials, scales, sensitivity, ref.subset(mixed.CHECK_IMAGES), job.threads,
-                                               job.target_error)
+                                               job.max_ap_loss)
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:
@@ -168,7 +170,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
                 "calibration_images": job.calib_set.to_json(),
                 "images_used": len(stats.used), "images_unreadable": len(stats.unreadable),
                 "keep_fp32": job.float_mode, "float_layers": list(float_names),
-                "target_error": job.target_error if job.float_mode == "auto" else None,
+                "max_ap_loss": job.max_ap_loss if job.float_mode == "auto" else None,
                 "table_sha256": hashlib.sha256(table_text(quantized).encode()).hexdigest()}
     if job.table_path is not None:
         settings["table"] = job.table_path
@@ -195,7 +197,8 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             "settings": settings,
             "unreadable_images": [str(p) for p in stats.unreadable],
             "layers": _layer_rows(job.qlayers, scales, quantized, stats_json, sensitivity, report.pop("similarity")),
-            "mixed_precision": None if choice is None else {"target_error": choice.target, "met": choice.met,
+            "mixed_precision": None if choice is None else {"max_ap_loss": choice.target, "met": choice.met,
+                                                             "ap_loss": round(choice.loss, 6),
                                                              "float_layers": choice.kept, "steps": choice.steps},
             "graph": {"fused_activations": len(graph_notes["fused_activations"]),
                       "requantized_layers": len(graph_notes["requantized"])},
@@ -320,7 +323,7 @@ def _measure(job: _Job, int8_dir, int8_model, layer_reference, stats) -> dict:
         "similarity": evaluate.layer_similarity(layer_reference, exact_int8, int8_model, images[:SIMILARITY_IMAGES]),
         "int8_layers": int8_det.int8_layer_count,
         "int8_kernels": evaluate.int8_kernel_check(exact_int8, int8_model, images[0]),
-        "stock_ncnn": evaluate.stock_ncnn_check(int8_dir, exact_int8, job.info.input, job.info.outputs, images[:4]),
+        "stock_ncnn": evaluate.stock_ncnn_check(int8_dir, exact_int8, job.info, images),
         "sizes_bytes": {"fp32": size(job.fp32_dir), "int8": size(int8_dir)},
         "latency": evaluate.latency(job.fp32_dir, int8_dir, images[0]),
         "wider_ap": evaluate.wider_ap(job.fp32_dir, int8_dir, job.wider_root) if job.wider_root else None,

@@ -70,9 +70,9 @@ def markdown(r: dict) -> str:
              f"- sizes: fp32 {r['sizes_bytes']['fp32']:,} bytes, int8 {r['sizes_bytes']['int8']:,} bytes"]
     mp = r.get("mixed_precision")
     if mp:
-        lines.append(f"- mixed precision: output error target {mp['target_error']} "
-                     f"{'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float layer(s); "
-                     "float layers -> output error: " + ", ".join(f"{k} -> {e:.3f}" for k, e in mp["steps"]))
+        lines.append(f"- mixed precision: at most {mp['max_ap_loss']} AP lost against fp32's own detections on the "
+                     f"calibration images: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
+                     "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"]))
     a = r["agreement"]
     lines += ["", "### fp32 vs int8 on the calibration images", "",
               f"Faces at score >= {a['score_threshold']} (the runtime's default), matched at IoU >= {a['iou_threshold']}: "
@@ -91,8 +91,11 @@ def markdown(r: dict) -> str:
                      f"{k['mean_abs_diff_float_model']:.3g}: {'ncnn ran int8 arithmetic' if k['ran_int8'] else 'NOT int8'}.")
     st = r.get("stock_ncnn")
     if st:
+        f = st.get("faces") or {}
         lines.append(f"Stock ncnn {st['ncnn']} (Python wheel) loads the int8 model; its outputs differ from facedge's "
-                     f"runtime by at most {st['max_abs_output_diff']:.3g} on {st['images']} images.")
+                     f"runtime by at most {st['max_abs_output_diff']:.3g} on {st['images']} images"
+                     + (f", and decode to {f['stock']} faces against facedge's {f['facedge']} ({f['matched']} the same, "
+                        f"mean IoU {f['mean_iou']})." if f else "."))
     ap = r.get("wider_ap")
     if ap:
         lines += ["", f"### WIDER FACE val AP ({ap['images']} images, `facedge eval` protocol at "
@@ -101,6 +104,14 @@ def markdown(r: dict) -> str:
         for key in ("fp32", "int8", "delta"):
             lines.append(f"| {key} | " + " | ".join(f"{ap[key][s]:+.4f}" if key == "delta" else f"{ap[key][s]:.4f}"
                                                     for s in ("easy", "medium", "hard")) + " |")
+        ci = ap.get("delta_interval")
+        if ci:
+            lines.append("| delta, 95 % interval | " + " | ".join(f"{ci[s][0]:+.4f} .. {ci[s][1]:+.4f}"
+                                                               for s in ("easy", "medium", "hard")) + " |")
+            lines += ["", f"The interval: {ap['faces']['easy']} / {ap['faces']['medium']} / {ap['faces']['hard']} "
+                          "faces count in Easy / Medium / Hard here, so one face ranked differently moves AP by about "
+                          "1/faces; the delta's 95 % bootstrap interval over the images (both models on the same "
+                          "resampled images) says how far it can be trusted."]
     lines += ["", "### Layers", "", "| layer | type | precision | input scale | sensitivity | cosine |", "|---|---|---|---|---|---|"]
     for row in r["layers"]:
         sens = f"{row['sensitivity']:.4f}" if "sensitivity" in row else ""

@@ -1,0 +1,68 @@
+"""compare.ranked_agreement: WIDER-style AP of int8 detections with the fp32 model's
+own detections as the ground truth (the criterion `--keep-fp32 auto` meets)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from facedge.calibration.compare import FACE_SCORE, IGNORE_SCORE, ranked_agreement
+
+
+def faces(*rows):
+    """rows of (x1, y1, x2, y2, score)."""
+    a = np.asarray(rows, np.float32).reshape(-1, 5)
+    return SimpleNamespace(boxes=a[:, :4], scores=a[:, 4])
+
+
+A = (10, 10, 50, 50)
+B = (100, 100, 140, 150)
+C = (200, 20, 230, 60)
+
+
+def test_the_same_detections_agree_fully():
+    ref = faces((*A, 0.9), (*B, 0.4), (*C, 0.05))
+    assert ranked_agreement([ref], [ref]) == 1.0
+
+
+def test_a_missed_face_costs_its_share_of_recall():
+    ref = faces((*A, 0.9), (*B, 0.8))
+    got = faces((*A, 0.7))
+    assert ranked_agreement([ref], [got]) == pytest.approx(0.5)
+
+
+def test_a_false_detection_ranked_first_halves_precision():
+    ref = faces((*A, 0.9))
+    got = faces((*C, 0.95), (*A, 0.9))  # C is no fp32 face: ranked above the face
+    assert ranked_agreement([ref], [got]) == pytest.approx(0.5)
+    got_below = faces((*A, 0.9), (*C, 0.5))  # ranked below every face: no AP lost
+    assert ranked_agreement([ref], [got_below]) == 1.0
+
+
+def test_a_shifted_box_is_a_miss_and_a_false_detection():
+    ref = faces((*A, 0.9))
+    shifted = (30, 30, 70, 70)  # IoU with A: 400 / 2800 < 0.5
+    assert ranked_agreement([ref], [faces((*shifted, 0.9))]) == 0.0
+
+
+def test_borderline_fp32_detections_are_ignored():
+    assert IGNORE_SCORE < 0.05 < FACE_SCORE
+    ref = faces((*A, 0.9), (*B, 0.05))
+    # int8 scores the borderline B high: neither right nor wrong
+    assert ranked_agreement([ref], [faces((*B, 0.95), (*A, 0.9))]) == 1.0
+    # ... and missing it costs nothing either
+    assert ranked_agreement([ref], [faces((*A, 0.9))]) == 1.0
+
+
+def test_a_duplicate_of_a_found_face_is_a_false_detection():
+    ref = faces((*A, 0.9), (*B, 0.8))
+    got = faces((*A, 0.9), (11, 11, 51, 51, 0.85), (*B, 0.8))
+    # ranked: TP, FP, TP -> precision 1 at recall 0.5, 2/3 at recall 1
+    assert ranked_agreement([ref], [got]) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+def test_ranks_across_images_and_no_faces_at_all():
+    refs = [faces((*A, 0.9)), faces()]
+    gots = [faces((*A, 0.6)), faces((*B, 0.7))]  # the FP in the empty image outranks the face
+    assert ranked_agreement(refs, gots) == pytest.approx(0.5)
+    assert ranked_agreement([faces()], [faces((*A, 0.9))]) == 1.0  # nothing to find
