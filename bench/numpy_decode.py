@@ -42,6 +42,8 @@ FAMILIES = {
     "ultraface-rfb": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
     "ultraface-slim": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
     "retinaface-mnet": PriorLayout((8, 16, 32), ((16, 32), (64, 128), (256, 512)), clip=False, num_landmarks=5),
+    # PaddleDetection's blazeface_fpn_ssh config: anchor sizes per level
+    "blazeface-fpn-ssh": PriorLayout((8, 16), ((16, 24), (32, 48, 64, 80, 96, 128)), clip=False),
 }
 
 

@@ -164,7 +164,7 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
         import ncnn
     except ImportError:
         return None
-    from facedge.bench.numpy_decode import detect, make_priors
+    from facedge.bench.numpy_decode import FAMILIES, detect, make_priors
     from facedge.calibration.compare import Agreement
 
     net = ncnn.Net()
@@ -178,7 +178,7 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
         raise FacedgeError(f"{int8_dir}: stock ncnn (the ncnn Python wheel) could not load the int8 model")
     outputs = info.outputs
     w, h = info.input_size
-    priors = make_priors(info.family, w, h)
+    priors = make_priors(info.family, w, h) if info.family in FAMILIES else None
 
     def faces(blobs):
         boxes, scores, _ = detect(priors, blobs[outputs["scores"]].reshape(len(priors), -1),
@@ -197,8 +197,10 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
                 raise FacedgeError(f"{int8_dir}: stock ncnn could not compute '{name}' of the int8 model")
             stock[name] = np.array(mat).reshape(blobs[name].shape)
             worst = max(worst, float(np.abs(stock[name] - blobs[name]).max()))
-        agree.add(faces(blobs), faces(stock))
+        if priors is not None:
+            agree.add(faces(blobs), faces(stock))
     return {"ncnn": getattr(ncnn, "__version__", "?"), "images": len(images), "loads": True,
-            "max_abs_output_diff": worst, "faces": {"facedge": agree.fp32_faces, "stock": agree.int8_faces,
-                                                    "matched": agree.matched,
-                                                    "mean_iou": round(agree.iou_sum / max(agree.matched, 1), 4)}}
+            "max_abs_output_diff": worst,
+            "faces": None if priors is None else {"facedge": agree.fp32_faces, "stock": agree.int8_faces,
+                                                  "matched": agree.matched,
+                                                  "mean_iou": round(agree.iou_sum / max(agree.matched, 1), 4)}}
