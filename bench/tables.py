@@ -172,8 +172,14 @@ def write_csv(path, records):
     atomic_write_text(path, buf.getvalue())
 
 
+RUNTIME_COLOURS = {"facedge": "tab:red", "ncnn-bare": "tab:gray", "ncnn-python": "tab:blue",
+                   "onnxruntime": "tab:green", "opencv-dnn": "tab:purple", "yunet": "tab:orange"}
+
+
 def write_plot(path, records, title):
-    """Median latency against threads, one line per model / precision / runtime."""
+    """Median latency against threads: a panel per model (YuNet, a peer with its own
+    model, drawn in every panel of its input size), a colour per runtime, solid fp32
+    and dashed int8 lines."""
     try:
         import matplotlib
 
@@ -182,22 +188,34 @@ def write_plot(path, records, title):
     except ImportError:
         raise FacedgeError(f"--plot {path}: needs matplotlib (pip install matplotlib)")
     path = Path(path)
-    lines = {}
-    for r in sort_records(records):
-        lines.setdefault(" ".join(_label(r, _several_sizes(records))), []).append((r["threads"], r["median_ms"]))
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, points in lines.items():
-        xs, ys = zip(*sorted(points))
-        style = "-" if "facedge" in label else "--"
-        ax.plot(xs, ys, style, marker="o", label=label)
-    ax.set_xlabel("threads")
-    ax.set_ylabel("median ms per frame")
-    ax.set_xticks(sorted({r["threads"] for r in records}))
-    ax.set_ylim(bottom=0)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    records = sort_records(records)
+    models = list(dict.fromkeys(r["model"] for r in records if r["runtime"] != "yunet")) or ["yunet"]
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models) + 1.8, 4.2), squeeze=False, sharey=True)
+    for ax, model in zip(axes[0], models):
+        sizes = {tuple(r["input_size"]) for r in records if r["model"] == model}
+        lines = {}
+        for r in records:
+            if r["model"] == model or (r["runtime"] == "yunet" and tuple(r["input_size"]) in sizes):
+                lines.setdefault((r["runtime"], r["precision"]), []).append((r["threads"], r["median_ms"]))
+        for (runtime, precision), points in lines.items():
+            xs, ys = zip(*sorted(points))
+            ax.plot(xs, ys, "--" if precision == "int8" else "-", marker="o", color=RUNTIME_COLOURS.get(runtime),
+                    linewidth=2.5 if runtime == "facedge" else 1.2,
+                    label=f"{' '.join(_label({'runtime': runtime, 'precision': precision, 'model': '', 'input_size': (0, 0)})[1:][::-1])}")
+        size = "/".join(f"{w}x{h}" for w, h in sorted(sizes))
+        ax.set_title(f"{model} ({size})", fontsize=9)
+        ax.set_xlabel("threads")
+        ax.set_xticks(sorted({r["threads"] for r in records}))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("median ms per frame")
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), fontsize=7, loc="center right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1 - 1.8 / (4.2 * len(models) + 1.8), 1))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
