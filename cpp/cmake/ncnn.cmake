@@ -139,6 +139,10 @@ if(NOT EXISTS "${_install}/.complete")
   endif()
 
   cmake_host_system_information(RESULT _ncpu QUERY NUMBER_OF_LOGICAL_CORES)
+  # fewer jobs where memory is short (a Raspberry Pi with 1 or 2 GB)
+  if(DEFINED ENV{CMAKE_BUILD_PARALLEL_LEVEL} AND "$ENV{CMAKE_BUILD_PARALLEL_LEVEL}" MATCHES "^[1-9][0-9]*$")
+    set(_ncpu "$ENV{CMAKE_BUILD_PARALLEL_LEVEL}")
+  endif()
   message(STATUS "facedge: building ncnn ${FACEDGE_NCNN_VERSION} into ${_install} (${_ncpu} jobs; once per version and options, takes minutes)")
   execute_process(
     COMMAND ${CMAKE_COMMAND} -S "${_src}" -B "${_prefix}/build" -G "${CMAKE_GENERATOR}"
