@@ -114,14 +114,20 @@ class Guest:
         return insns, json.loads(run.stdout.strip().splitlines()[-1])["result"]
 
 
-def measure(guest: Guest, path, model_dir, frame, cpu="cortex-a72"):
+def measure(guest: Guest, path, model_dir, frame, cpu="cortex-a72", tolerance=0.0):
+    """Instructions per call: count(ITER + EXTRA calls) - count(ITER calls), over EXTRA
+    (start-up, imports and loading cancel out). The ITER run is made twice; its counts
+    must agree within `tolerance` (relative): exactly on the A72. The A76 comparison
+    allows 1e-4: there the counts have differed by 10 thousand in 435 million between
+    identical runs (seen with ncnn's fp16 kernels), which moves no figure it reports."""
     base, result = guest.count(path, model_dir, frame, ITER, cpu)
     more, _ = guest.count(path, model_dir, frame, ITER + EXTRA, cpu)
     again, _ = guest.count(path, model_dir, frame, ITER, cpu)
-    if again != base:
+    if abs(again - base) > tolerance * base:
         raise SystemExit(f"{path} {model_dir} ({cpu}): {base} then {again} instructions for the same run; "
                          "counts do not repeat (more than one guest thread?)")
-    return {"per_call": (more - base) / EXTRA, "runs": {ITER: base, ITER + EXTRA: more}, "result": result}
+    return {"per_call": (more - base) / EXTRA, "runs": {ITER: base, ITER + EXTRA: more}, "repeat": again,
+            "result": result}
 
 
 def fmt(insns):
@@ -207,7 +213,7 @@ def main(argv=None) -> int:
                 row[path] = measure(guest, path, model_dir, frame)
                 print(f"  {model} {precision} {path}: {fmt(row[path]['per_call'])} per call", file=sys.stderr)
             row["small"] = {path: measure(guest, path, model_dir, small_frame) for path in SMALL_PATHS}
-            row["a76"] = {"bare": measure(guest, "bare", model_dir, frame, cpu="cortex-a76")}
+            row["a76"] = {"bare": measure(guest, "bare", model_dir, frame, cpu="cortex-a76", tolerance=1e-4)}
             if row["facedge"]["result"] != row["naive"]["result"]:
                 raise SystemExit(f"{model} {precision}: facedge found {row['facedge']['result']} faces, "
                                  f"the naive path {row['naive']['result']}: they are not doing the same work")
