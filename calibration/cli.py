@@ -70,5 +70,11 @@ def summary(r: dict) -> str:
         if mp:
             lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
                          f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
+    if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
+        from facedge.bench.machine import describe, int8_note
+
+        why = int8_note(describe()) or "more of the model is float than int8 pays for"
+        lines.append(f"note: int8 is not faster than fp32 on this machine ({why}); "
+                     "measure on the board you deploy to with `facedge bench`")
     lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")
     return "\n".join(lines)

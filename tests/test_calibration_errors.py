@@ -171,3 +171,22 @@ def test_cli_prints_one_line_errors(run_cli, fp32_dir, tmp_path):
     r = run_cli("quantize", fp32_dir, "-o", tmp_path / "o", "--calib", empty, "--no-eval")
     assert r.returncode == 1
     assert r.stderr.startswith("facedge quantize: error: --calib ") and r.stderr.count("\n") == 1
+
+
+def _summary_report(fp32_ms, int8_ms):
+    return {"model": {"int8": "/m/int8"}, "int8_layers": 30,
+            "settings": {"method": "percentile", "images_used": 10, "images_unreadable": 0, "float_layers": ["a"]},
+            "agreement": {"f1": 0.99, "images": 10}, "latency": {"fp32_ms": fp32_ms, "int8_ms": int8_ms},
+            "timings_s": {"total": 5.0}}
+
+
+def test_the_summary_says_when_int8_is_not_faster_here_and_why():
+    from facedge.bench.machine import describe, int8_note
+    from facedge.calibration.cli import summary
+
+    slower = summary(_summary_report(4.0, 4.2))
+    assert "note: int8 is not faster than fp32 on this machine" in slower
+    why = int8_note(describe())
+    if why:
+        assert why in slower
+    assert "note:" not in summary(_summary_report(4.0, 3.0))
