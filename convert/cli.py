@@ -34,7 +34,10 @@ def configure_parser(p):
     q.add_argument("--calib", metavar="DIR", help="calibration images (default: the WIDER test samples of the shared data)")
     q.add_argument("--calib-count", type=int, default=None, metavar="N", help="images sampled from --calib")
     q.add_argument("--calib-method", default=None, help="kl | aciq | percentile | minmax | eq")
-    q.add_argument("--keep-fp32", default="auto", metavar="auto|none|LAYER,...", help="layers to leave in float")
+    q.add_argument("--keep-fp32", default=None, metavar="auto|none|LAYER,...", help="layers to leave in float (default auto)")
+    q.add_argument("--max-ap-loss", type=float, default=None, metavar="L",
+                   help="with --keep-fp32 auto: the AP the int8 model may lose against fp32's own detections "
+                        "(default 0.005; see facedge quantize --help)")
     q.add_argument("--eval", metavar="DIR", help="WIDER FACE root for fp32 vs int8 AP (default: the shared val images)")
 
 
@@ -43,8 +46,9 @@ def missing_dependencies():
 
 
 def run(args) -> int:
-    if not args.int8 and (args.calib or args.calib_count or args.calib_method or args.eval):
-        raise FacedgeError("--calib, --calib-count, --calib-method and --eval need --int8")
+    int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval)
+    if not args.int8 and any(v is not None for v in int8_options):
+        raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss and --eval need --int8")
     missing = missing_dependencies()
     if missing:
         raise FacedgeError(f"needs the conversion tools, missing {', '.join(missing)}: "
@@ -62,7 +66,8 @@ def run(args) -> int:
         report = calibration.quantize(
             result.model_dir, result.out_dir, calib=args.calib,
             count=args.calib_count if args.calib_count is not None else calibration.DEFAULT_COUNT,
-            method=args.calib_method or calibration.DEFAULT_METHOD, keep_fp32=args.keep_fp32, eval_dir=args.eval)
+            method=args.calib_method or calibration.DEFAULT_METHOD, keep_fp32=args.keep_fp32 or "auto", eval_dir=args.eval,
+            max_ap_loss=args.max_ap_loss if args.max_ap_loss is not None else calibration.mixed.DEFAULT_MAX_AP_LOSS)
         print(summary(report))
     return 0
 
