@@ -3,12 +3,14 @@
     facedge quantize FP32_MODEL_DIR [-o OUT] [--calib DIR|LIST] [--calib-count N]
                      [--calib-method kl|aciq|percentile|minmax|eq] [--keep-fp32 auto|none|LAYER,...]
                      [--eval DIR | --no-eval] [--table FILE] [--threads N] [--json]
+                     [--target pi4|pi5|this-machine] [--no-bias-correction]
 """
 
 from __future__ import annotations
 
 import json
 
+from facedge.calibration.costs import DEFAULT_TARGET, TARGET_NAMES
 from facedge.calibration.mixed import DEFAULT_MAX_AP_LOSS
 from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
 from facedge.calibration.scales import METHODS
@@ -40,7 +42,18 @@ def configure_parser(p):
     p.add_argument("--table", metavar="FILE", help="apply this ncnn calibration table instead of calibrating")
     p.add_argument("--threads", type=int, metavar="N", help="worker threads (default: CPU cores, at most 4); "
                                                              "the results do not depend on it")
+    add_target_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_target_options(p, default_target=DEFAULT_TARGET):
+    """--target and --no-bias-correction, shared with `facedge convert --int8`."""
+    p.add_argument("--target", default=default_target, metavar="|".join(TARGET_NAMES),
+                   help="the board the int8 model is for: its cost table (Cortex-A72 for pi4, A76 for pi5) ranks the "
+                        "float layers by accuracy lost per cycle saved and the report estimates its milliseconds "
+                        f"(default {DEFAULT_TARGET})")
+    p.add_argument("--no-bias-correction", action="store_true",
+                   help="do not correct the mean output shift int8 weights cause (bias correction)")
 
 
 def run(args) -> int:
@@ -48,12 +61,28 @@ def run(args) -> int:
 
     report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
                       keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
-                      threads=args.threads, max_ap_loss=args.max_ap_loss)
+                      threads=args.threads, max_ap_loss=args.max_ap_loss, target=args.target,
+                      bias_correction=not args.no_bias_correction)
     if args.json:
         print(json.dumps(report))
     else:
         print(summary(report))
     return 0
+
+
+def target_lines(r: dict) -> list:
+    t = r.get("target")
+    if not t:
+        return []
+    lines = [f"estimated on {t['board']} ({t['cpu']} at {t['clock_ghz']} GHz, from facedge's cost table): "
+             f"fp32 {t['fp32_ms']['1']:.1f} / {t['fp32_ms']['4']:.1f} ms, int8 {t['int8_ms']['1']:.1f} / "
+             f"{t['int8_ms']['4']:.1f} ms at 1 / 4 threads (int8/fp32 {t['ratio']['1']:.2f} / {t['ratio']['4']:.2f})"]
+    for missing, used in sorted(t.get("fallbacks", {}).items()):
+        lines.append(f"note: the {t['cpu']} cost table has no '{missing}' layers; priced as '{used}'")
+    if not t["pays"]:
+        lines.append(f"int8 does not pay on {t['board']}: it is not faster than fp32 there; use the fp32 model "
+                     f"({r['model']['fp32']})")
+    return lines
 
 
 def summary(r: dict) -> str:
@@ -70,6 +99,7 @@ def summary(r: dict) -> str:
         if mp:
             lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
                          f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
+    lines += target_lines(r)
     if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
         from facedge.bench.machine import describe, int8_note
 

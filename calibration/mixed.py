@@ -15,6 +15,13 @@ about 0.015 for one face ranked differently and cannot choose layers (measured o
 ULFD RFB-320: every-layer int8 models gave Easy deltas from -0.014 to +0.015 between
 calibration methods whose ranked agreement differed by 0.02).
 
+With a cost table for the target board (costs.py), the layers are ranked instead by
+accuracy lost per cycle saved: a layer's sensitivity over what keeping it int8 saves
+on the board (the estimated cost of the model with that layer alone in float, minus
+the all-int8 model's, boundary passes included). Layers whose int8 form saves nothing
+there go float first. If that order cannot meet the budget within half the layers,
+the sensitivity order is used, and the report says which order was taken.
+
 All runs are single-threaded per image and combined in image order: the choice is
 the same on every run.
 """
@@ -99,11 +106,28 @@ class FloatChoice:
     loss: float  # the ranked-agreement AP loss with `kept` in float
 
 
-def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS) -> FloatChoice:
-    """The fewest most-sensitive layers to leave in float for the ranked-agreement AP
-    loss to be at most the target. The loss falls (nearly) monotonically as layers go
-    float, so a bisection over their count finds it in a few trials."""
-    ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
+def cost_ranking(scales: dict, sensitivity: dict, cost_of) -> tuple:
+    """(layer names, most float-worthy first; {name: units saved by keeping it int8})
+    by sensitivity per unit saved. cost_of(float_names) -> the estimated model cost."""
+    base = cost_of(())
+    saving = {n: cost_of((n,)) - base for n in scales}
+
+    def key(n):
+        if saving[n] <= 0:
+            return (0, -sensitivity[n])  # int8 saves nothing here: float first, the most sensitive first
+        return (1, -sensitivity[n] / saving[n])
+
+    return sorted(scales, key=key), saving
+
+
+def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS,
+                        ranked=None) -> FloatChoice:
+    """The fewest layers, taken in `ranked` order (default: most sensitive first), to
+    leave in float for the ranked-agreement AP loss to be at most the target. The loss
+    falls (nearly) monotonically as layers go float, so a bisection over their count
+    finds it in a few trials."""
+    if ranked is None:
+        ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
     limit = int(len(ranked) * MAX_FLOAT_FRACTION)
     tried = {}
     most = 2 + max(limit, 1).bit_length()  # trials a bisection can take
