@@ -190,6 +190,10 @@ def run(args) -> int:
     if int8_note:
         notes.append(f"int8: {int8_note}")
 
+    from facedge.bench.board_estimates import estimates
+
+    boards, board_notes = estimates(models)
+    notes += board_notes
     versus, overhead = tables.ratios(records)
     report = {
         "schema": tables.SCHEMA, "command": _command(),
@@ -203,6 +207,7 @@ def run(args) -> int:
                      "onnxruntime": "intra_op_num_threads=N, inter_op_num_threads=1, sequential, all graph optimizations",
                      "openmp_library": openmp},
         "records": tables.sort_records(records), "ratios": versus, "overhead": overhead, "notes": notes,
+        "board_estimates": boards,
     }
     _print_report(report)
     if args.json:
@@ -218,6 +223,10 @@ def _print_report(report):
     print(_header(report["machine"], report["thermal"]["before"], report["thermal"]["after"]))
     print(_how(report["settings"]) + "\n")
     print(tables.format_report(report))
+    if report.get("board_estimates"):
+        from facedge.bench.board_estimates import format_estimates
+
+        print("\n" + format_estimates(report["board_estimates"]))
     if report["notes"]:
         print("\nnotes:\n" + "\n".join(f"  {n}" for n in report["notes"]))
 

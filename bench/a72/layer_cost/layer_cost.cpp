@@ -10,6 +10,9 @@
 // single-layer network costs what that layer costs inside a whole model, without a
 // repacking pass of its own. The output is taken as it is (extract type 1: no cast of
 // an int8 output back to float). Options as facedge's Detector sets them.
+// With LAYER_COST_DUMP=FILE the last pass's float outputs are written there (unpacked,
+// float32, one after the other): to compare what two networks compute on the
+// emulated CPU.
 #include <cstdio>
 #include <cstdlib>
 #include <cstdint>
@@ -92,6 +95,19 @@ int main(int argc, char** argv)
             {
                 std::fprintf(stderr, "layer_cost: forward failed (%s)\n", name.c_str());
                 return 1;
+            }
+            if (i == iter - 1 && std::getenv("LAYER_COST_DUMP") && out.elembits() != 8)
+            {
+                ncnn::Mat flat, f32;
+                ncnn::convert_packing(out, flat, 1, net.opt);
+                if (flat.elembits() == 16)
+                    ncnn::cast_float16_to_float32(flat, f32, net.opt);
+                else
+                    f32 = flat;
+                FILE* fp = std::fopen(std::getenv("LAYER_COST_DUMP"), name == outputs[0] ? "wb" : "ab");
+                for (int q = 0; q < f32.c; q++)
+                    std::fwrite(f32.channel(q), sizeof(float), (size_t)f32.w * f32.h * f32.d, fp);
+                std::fclose(fp);
             }
             sink += out.elemsize == 1 ? (double)((const signed char*)out.data)[0] : (double)((const float*)out.data)[0];
         }
