@@ -86,6 +86,9 @@ class CostTable:
     default_class: dict  # layer type -> class
     shapes: dict = field(default_factory=dict)  # shape key -> {variant: cost}
     source: str = ""
+    # layers cut out of their model cost a few % more (fp32) or less (int8) than inside
+    # it; these factors make the per-layer sums reproduce whole-model measurements
+    scale: dict = field(default_factory=lambda: {"fp32": 1.0, "int8": 1.0})
 
     @classmethod
     def load(cls, cpu: str, path=None) -> "CostTable":
@@ -99,7 +102,7 @@ class CostTable:
         d = json.loads(text)
         return cls(d["cpu"], d["unit"], float(d["clock_ghz"]), float(d["cycles_per_unit"]), d["classes"],
                    d["quantize"], float(d["other_per_element"]), d["default_class"], d.get("shapes", {}),
-                   d.get("source", ""))
+                   d.get("source", ""), d.get("scale", {"fp32": 1.0, "int8": 1.0}))
 
     def ms(self, units: float) -> float:
         return units * self.cycles_per_unit / (self.clock_ghz * 1e6)
@@ -246,6 +249,7 @@ class ModelCosts:
             parallel = max(1, min(4, s.out_channels // 4))
             if name not in int8:
                 units, source = self.layer_cost(name, "fp32", fallbacks)
+                units *= self.table.scale["fp32"]
                 rows.append({"layer": name, "class": s.cls, "precision": "fp32", "input": "float", "output": "float",
                              "cost": units, "source": source, "parallel": parallel})
                 continue
@@ -257,6 +261,7 @@ class ModelCosts:
             units, source = self.layer_cost(name, "int8_rq" if out_int8 else "int8", fallbacks)
             if not in_int8:
                 units += self.quantize_cost(name)
+            units *= self.table.scale["int8"]
             rows.append({"layer": name, "class": s.cls, "precision": "int8", "input": "int8" if in_int8 else "float",
                          "output": "int8" if out_int8 else "float", "cost": units, "source": source,
                          "parallel": parallel})

@@ -151,18 +151,19 @@ def _model_costs(fp32_dir, fp32, info, table):
 
 def _check_worth_quantizing(job):
     """Refuses a model none of whose layers is cheaper in int8 on the target, whatever
-    the scales (costs depend only on which layers are int8)."""
+    the scales (costs depend only on which layers are int8): neither the all-int8
+    model nor any model with a single int8 layer beats fp32 there."""
     dummy = {q.name: LayerScales(np.ones(q.groups, np.float32), np.float32(1.0)) for q in job.qlayers}
     base = job.cost_of(job.fp32, dummy)
     fp32_cost = job.costs.estimate(None).total
     if base < fp32_cost:
         return
-    if any(job.cost_of(job.fp32, dummy, [n]) > base for n in dummy):
+    if any(job.cost_of(job.fp32, {n: s}) < fp32_cost for n, s in dummy.items()):
         return
     t = job.costs.table
     raise FacedgeError(f"{job.fp32_dir}: no layer is worth quantizing for --target {job.target} ({t.cpu}): "
                        f"the all-int8 model is estimated at {t.ms(base):.2f} ms against fp32's {t.ms(fp32_cost):.2f} ms "
-                       "and no single layer saves anything in int8; use the fp32 model, or another --target")
+                       "and no layer is cheaper in int8 on its own; use the fp32 model, or another --target")
 
 
 def _run(job: _Job, scratch: Path, started: float) -> dict:

@@ -25,9 +25,12 @@ from scipy.optimize import nnls
 from facedge.calibration.costs import layer_class, shape_key
 
 
+OVERHEAD = 0.0  # per forward pass of any network (extractor, dispatch): --overhead
+
+
 def variants(row):
     q = row["quantize"]
-    return {"fp32": row["fp32"], "int8": row["q_int8"] - q, "int8_rq": row["q_int8_rq"] - q}
+    return {"fp32": row["fp32"] - OVERHEAD, "int8": row["q_int8"] - q, "int8_rq": row["q_int8_rq"] - q}
 
 
 def features(row):
@@ -57,7 +60,12 @@ def main(argv=None):
     p.add_argument("--cycles-per-unit", type=float, required=True)
     p.add_argument("--unit", required=True)
     p.add_argument("--source", default="")
+    p.add_argument("--overhead", type=float, default=0.0,
+                   help="cost of a forward pass of an empty network (Input -> ReLU on 4 values), taken off every "
+                        "measured network: a layer inside a model does not pay it")
     args = p.parse_args(argv)
+    global OVERHEAD
+    OVERHEAD = args.overhead
     data = [json.loads(m.read_text()) for m in args.measured]
     cpus = {d["cpu"] for d in data}
     if len(cpus) != 1:
@@ -83,8 +91,8 @@ def main(argv=None):
             classes[name] = {v: [round(float(c), 6) for c in fit(members, [variants(r)[v] for r in members])]
                              for v in ("fp32", "int8", "int8_rq")}
     x = np.array([[1.0, float(np.prod(r["in"]))] for r in rows])
-    qcoef, _ = nnls(x, np.array([r["quantize"] for r in rows]))
-    other = sum(m["whole"]["fp32_fused"] - sum(r["fp32"] for r in m["layers"]) for m in models)
+    qcoef, _ = nnls(x, np.array([r["quantize"] - OVERHEAD for r in rows]))
+    other = sum(m["whole"]["fp32_fused"] - OVERHEAD - sum(variants(r)["fp32"] for r in m["layers"]) for m in models)
     other_elems = sum(m["other_elements"] for m in models)
     table = {
         "cpu": next(iter(cpus)), "unit": args.unit, "clock_ghz": args.clock_ghz, "cycles_per_unit": args.cycles_per_unit,
@@ -103,14 +111,57 @@ def main(argv=None):
         err8 = [abs(np.dot(features(r), coefs["int8"]) - variants(r)["int8"]) / max(variants(r)["int8"], 1) for r in members]
         print(f"{cls:14s} {len(members):3d} layers: fit error fp32 median {np.median(err):.3f} max {max(err):.3f}; "
               f"int8 median {np.median(err8):.3f} max {max(err8):.3f}", file=sys.stderr)
-    for m in models:
-        whole = m["whole"]
-        print(f"{m['model']}: whole fp32 {whole['fp32']:.0f} (fused {whole['fp32_fused']:.0f}), every layer int8 "
-              f"{whole['int8_all']:.0f}: ratio {whole['int8_all'] / whole['fp32_fused']:.3f}", file=sys.stderr)
-    tmp = args.out.with_suffix(".tmp")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    _write(table, args.out)
+    # scale the per-layer costs so that their sums reproduce the whole models
+    sums = check_whole_models(models, args.out, quiet=True)
+    table["scale"] = {k: round(sum(m[k] for m, _ in sums) / sum(e[k] for _, e in sums), 4) for k in ("fp32", "int8")}
+    print(f"per-layer sums scaled by {table['scale']} to match the whole models", file=sys.stderr)
+    _write(table, args.out)
+    check_whole_models(models, args.out)
+
+
+def _write(table, out):
+    tmp = out.with_suffix(".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(table, indent=1) + "\n")
-    os.replace(tmp, args.out)
+    os.replace(tmp, out)
+
+
+def check_whole_models(models, table_path, quiet=False):
+    """The table's estimate of each whole model (fp32, every layer int8) against its measurement."""
+    from facedge.calibration.costs import CostTable, ModelCosts, blob_shapes_of
+    from facedge.calibration.graph import fuse_activations, quantizable_layers
+    from facedge.calibration.int8_model import build_int8_model
+    from facedge.calibration.ncnn_model import read_model
+    from facedge.calibration.scales import weight_scales
+    from facedge.calibration.table import LayerScales
+
+    table = CostTable.load(None, table_path)
+    sums = []
+    for m in models:
+        d = Path(m["dir"])
+        info = json.loads((d / "facedge.json").read_text())
+        protected = set(info["outputs"].values())
+        fp32 = read_model(d / "model.param", d / "model.bin")
+        fused = fp32.copy()
+        fuse_activations(fused, protected)
+        names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
+        mc = ModelCosts(table, fused, blob_shapes_of(d, names), protected)
+        scales = {q.name: LayerScales(weight_scales(q.weights(fp32), q.groups, q.weight_6bit), np.float32(16))
+                  for q in quantizable_layers(fp32)}
+        all8, _ = build_int8_model(fp32, scales, protected)
+        e32, e8 = mc.estimate(None), mc.estimate(all8)
+        w = m["whole"]
+        m32, m8 = w["fp32_fused"] - OVERHEAD, w["int8_all"] - OVERHEAD
+        sums.append(({"fp32": m32 - e32.other, "int8": m8 - e8.other},
+                      {"fp32": e32.total - e32.other, "int8": e8.total - e8.other}))
+        e32, e8 = e32.total, e8.total
+        if quiet:
+            continue
+        print(f"{m['model']}: fp32 measured {m32 / 1e6:.2f} M, estimated {e32 / 1e6:.2f} M; every layer int8 measured "
+              f"{m8 / 1e6:.2f} M, estimated {e8 / 1e6:.2f} M; int8/fp32 measured {m8 / m32:.3f}, estimated {e8 / e32:.3f}",
+              file=sys.stderr)
+    return sums  # [(measured, estimated)] of the quantizable layers' part, per model
 
 
 if __name__ == "__main__":
