@@ -16,11 +16,12 @@ ULFD RFB-320: every-layer int8 models gave Easy deltas from -0.014 to +0.015 bet
 calibration methods whose ranked agreement differed by 0.02).
 
 With a cost table for the target board (costs.py), the layers are ranked instead by
-accuracy lost per cycle saved: a layer's sensitivity over what keeping it int8 saves
-on the board (the estimated cost of the model with that layer alone in float, minus
-the all-int8 model's, boundary passes included). Layers whose int8 form saves nothing
-there go float first. If that order cannot meet the budget within half the layers,
-the sensitivity order is used, and the report says which order was taken.
+accuracy lost per cycle saved. Layers whose int8 form saves nothing on the board
+(the model with the layer in float costs no more, boundary passes included) go float
+first and for free; the others are ranked by sensitivity over what keeping them
+int8 saves, and the bisection takes as many of them as the budget needs (all of
+them is the fp32 model: the budget is always met, and where that takes most of the
+model the report shows int8 does not pay).
 
 All runs are single-threaded per image and combined in image order: the choice is
 the same on every run.
@@ -107,28 +108,37 @@ class FloatChoice:
 
 
 def cost_ranking(scales: dict, sensitivity: dict, cost_of) -> tuple:
-    """(layer names, most float-worthy first; {name: units saved by keeping it int8})
-    by sensitivity per unit saved. cost_of(float_names) -> the estimated model cost."""
-    base = cost_of(())
-    saving = {n: cost_of((n,)) - base for n in scales}
-
-    def key(n):
-        if saving[n] <= 0:
-            return (0, -sensitivity[n])  # int8 saves nothing here: float first, the most sensitive first
-        return (1, -sensitivity[n] / saving[n])
-
-    return sorted(scales, key=key), saving
+    """(free, ranked): `free` are the layers int8 saves nothing on (floating them costs
+    no time on the board, boundary passes included, and removes their error), found
+    again after each round as floating some changes what the others save; `ranked`
+    are the rest, by sensitivity per unit saved, the most float-worthy first.
+    cost_of(float_names) -> the estimated model cost."""
+    free = []
+    while True:
+        base = cost_of(tuple(free))
+        saving = {n: cost_of((*free, n)) - base for n in scales if n not in free}
+        more = [n for n in saving if saving[n] <= 0]
+        if not more:
+            break
+        free += sorted(more, key=lambda n: -sensitivity[n])
+    ranked = sorted(saving, key=lambda n: -sensitivity[n] / saving[n])
+    return free, ranked
 
 
 def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS,
-                        ranked=None) -> FloatChoice:
+                        ranked=None, free=()) -> FloatChoice:
     """The fewest layers, taken in `ranked` order (default: most sensitive first), to
-    leave in float for the ranked-agreement AP loss to be at most the target. The loss
-    falls (nearly) monotonically as layers go float, so a bisection over their count
-    finds it in a few trials."""
+    leave in float, besides the `free` ones, for the ranked-agreement AP loss to be at
+    most the target. The loss falls (nearly) monotonically as layers go float, so a
+    bisection over their count finds it in a few trials. Without `free` (the
+    sensitivity order) at most half the layers go float; with it (the cost order)
+    any number of the ranked ones may: every float layer then buys accuracy at the
+    least time."""
     if ranked is None:
         ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
-    limit = int(len(ranked) * MAX_FLOAT_FRACTION)
+    free = list(free)
+    ranked = free + [n for n in ranked if n not in free]
+    limit = len(ranked) if free else int(len(ranked) * MAX_FLOAT_FRACTION)
     tried = {}
     most = 2 + max(limit, 1).bit_length()  # trials a bisection can take
     bar = iter(progress(range(most), total=most, desc="calibration: mixed precision"))
@@ -141,12 +151,13 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
             tried[k] = ranked_loss(det, ref, threads)
         return tried[k]
 
-    if error(0) <= target:
-        best = 0
+    start = len(free)
+    if error(start) <= target:
+        best = start
     elif error(limit) > target:
         best = None
     else:
-        lo, hi = 0, limit  # error(lo) > target >= error(hi)
+        lo, hi = start, limit  # error(lo) > target >= error(hi)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if error(mid) <= target else (mid, hi)

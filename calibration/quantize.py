@@ -200,7 +200,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
 
     # 2. mixed precision
     t = time.monotonic()
-    sensitivity, choice, float_names, order, saving = None, None, job.float_names, None, {}
+    sensitivity, choice, float_names, order = None, None, job.float_names, None
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
         ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
@@ -208,13 +208,10 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
             check = ref.subset(mixed.CHECK_IMAGES)
-            ranked, saving = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
-            choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked)
-            order = "accuracy lost per cycle saved"
-            if not choice.met:
-                by_sensitivity = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
-                if by_sensitivity.met or by_sensitivity.loss < choice.loss:
-                    choice, order = by_sensitivity, "sensitivity (the per-cycle order missed the budget)"
+            free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
+            choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked,
+                                               free)
+            order = {"by": "accuracy lost per cycle saved", "free_float_layers": len(free)}
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:

@@ -145,3 +145,19 @@ def test_the_summary_recommends_fp32_where_int8_does_not_pay():
     assert "no 'conv_5x5s1d1' layers; priced as 'conv_any'" in lines[1]
     assert lines[2] == "int8 does not pay on pi4: it is not faster than fp32 there; use the fp32 model (/m/fp32)"
     assert len(target_lines({"target": dict(t, pays=True, fallbacks={}), "model": {"fp32": "/m/fp32"}})) == 1
+
+
+def test_cost_ranking_floats_free_layers_first_then_error_per_unit_saved():
+    from facedge.calibration.mixed import cost_ranking
+
+    # int8 saves a 10 and b 1; c is slower in int8 (+2); d saves 0.5 reading c's int8
+    # output, but pays a quantize pass of 1 once c is float
+    def cost_of(float_names):
+        f = set(float_names)
+        i8 = {n for n in "abcd" if n not in f}
+        return 100 - 10 * ("a" in i8) - 1 * ("b" in i8) + 2 * ("c" in i8) - 0.5 * ("d" in i8) + 1 * ("d" in i8 and "c" in f)
+
+    sensitivity = {"a": 1.0, "b": 0.5, "c": 0.1, "d": 0.2}
+    free, ranked = cost_ranking({n: None for n in "abcd"}, sensitivity, cost_of)
+    assert free == ["c", "d"]  # c first (int8 is slower); then d, which with c float saves 0.5 - 1 < 0
+    assert ranked == ["b", "a"]  # b: 0.5 per unit saved, a: 0.1

@@ -185,7 +185,7 @@ def measure_model(model_dir: Path, counter: Counter, jobs: int) -> dict:
         for name, variant, cost in pool.map(run, tasks):
             results.setdefault(name, {})[variant] = cost
             done += 1
-            print(f"\r{model_dir.name}: {done}/{len(tasks)} networks counted", end="", file=sys.stderr, flush=True)
+            print(f"\r{model_dir.parent.name}/{model_dir.name}: {done}/{len(tasks)} networks counted", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     rows = []
     for q in qlayers:
@@ -195,7 +195,8 @@ def measure_model(model_dir: Path, counter: Counter, jobs: int) -> dict:
         row.update({k: round(v, 1) for k, v in results[q.name].items()})
         row["quantize"] = round(results[f"quantize {shapes[q.bottom]}"]["quantize"], 1)
         rows.append(row)
-    return {"model": info.get("name", model_dir.name), "dir": str(model_dir), "input_size": info["input_size"],
+    name = info.get("name") or (model_dir.parent.name if model_dir.name in ("fp32", "fp16") else model_dir.name)
+    return {"model": name, "dir": str(model_dir), "input_size": info["input_size"],
             "other_elements": int(sum(np.prod(shapes[t]) for t in others)),
             "layers": rows, "whole": {k: round(v, 1) for k, v in results["(whole model)"].items()}}
 
