@@ -161,3 +161,27 @@ def test_cost_ranking_floats_free_layers_first_then_error_per_unit_saved():
     free, ranked = cost_ranking({n: None for n in "abcd"}, sensitivity, cost_of)
     assert free == ["c", "d"]  # c first (int8 is slower); then d, which with c float saves 0.5 - 1 < 0
     assert ranked == ["b", "a"]  # b: 0.5 per unit saved, a: 0.1
+
+
+def test_bench_states_board_estimates_per_model_and_target(rfb_dir, rfb, tmp_path):
+    from facedge.bench.board_estimates import estimates, format_estimates
+    from facedge.bench.targets import _load
+    from facedge.calibration.trial import write_model_dir
+
+    fp32, fused, shapes = rfb
+    out = tmp_path / "version-RFB-320"
+    shutil.copytree(rfb_dir, out / "fp32")
+    int8_model, _ = build_int8_model(fp32, scales_for(fp32), {"scores", "boxes"})
+    write_model_dir(out / "int8", int8_model, dict(INFO, precision="int8"))
+    rows, notes = estimates([_load(out / "fp32"), _load(out / "int8")])
+    assert [r["board"] for r in rows] == ["pi4", "pi5"] and notes == []
+    mc = ModelCosts(CostTable.load("cortex-a72"), fused, shapes, {"scores", "boxes"})
+    expected = mc.estimate(int8_model).total / mc.estimate(None).total
+    assert rows[0]["ratio"]["1"] == round(expected, 3)
+    assert rows[0]["model"] == "version-RFB-320" and rows[0]["int8_ms"]["4"] < rows[0]["int8_ms"]["1"]
+    text = format_estimates(rows)
+    assert "version-RFB-320" in text and "pi5" in text
+    lone = tmp_path / "lone" / "int8"
+    shutil.copytree(out / "int8", lone)
+    rows, notes = estimates([_load(lone)])
+    assert rows == [] and "no fp32 model beside it" in notes[0]

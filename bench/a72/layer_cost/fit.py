@@ -60,13 +60,13 @@ def main(argv=None):
     p.add_argument("--cycles-per-unit", type=float, required=True)
     p.add_argument("--unit", required=True)
     p.add_argument("--source", default="")
-    p.add_argument("--overhead", type=float, default=0.0,
+    p.add_argument("--overhead", type=float, default=None,
                    help="cost of a forward pass of an empty network (Input -> ReLU on 4 values), taken off every "
-                        "measured network: a layer inside a model does not pay it")
+                        "measured network: a layer inside a model does not pay it (default: measure.py's)")
     args = p.parse_args(argv)
     global OVERHEAD
-    OVERHEAD = args.overhead
     data = [json.loads(m.read_text()) for m in args.measured]
+    OVERHEAD = args.overhead if args.overhead is not None else float(np.mean([d.get("overhead", 0.0) for d in data]))
     cpus = {d["cpu"] for d in data}
     if len(cpus) != 1:
         raise SystemExit(f"measurements of several CPUs: {sorted(cpus)}")
