@@ -3,9 +3,11 @@ in fp32 and in int8, with and without the quantize pass at its input and the
 requantize at its output: guest instructions under qemu, counted by the
 shared/tools/arm/qemu-insn-count plugin.
 
-INTERIM: instructions stand in for the cycles of the Cortex-A72 timing model
-(issue 12, bench/a72/timing/) until it exists; the cost table built from these
-numbers says so in its "unit" field.
+With --cycles, each network's cycles come from the Cortex-A72 timing model (issue 12,
+bench/a72/timing/, importable as bench.a72.timing): one run, the passes after the
+first marked. Without it, guest instructions (an interim stand-in: instruction counts
+favour fp32, whose NEON kernels retire fewer instructions per cycle than the int8
+ones); the cost table built from the numbers says which in its "unit" field.
 
     python bench/a72/layer_cost/measure.py MODEL_DIR... --out costs.json [--cpu cortex-a72]
         [--prefix A72_PREFIX] [--plugin libinsncount.so] [--harness layer_cost] [--jobs 2]
@@ -97,8 +99,9 @@ def int8_layer(layer, requantize: bool):
 
 
 class Counter:
-    def __init__(self, harness: Path, prefix: Path, plugin: Path, cpu: str, work: Path):
+    def __init__(self, harness: Path, prefix: Path, plugin: Path, cpu: str, work: Path, timing=False):
         self.harness, self.prefix, self.plugin, self.cpu, self.work = harness, prefix, plugin, cpu, work
+        self.timing = timing
         self.pin = ["unshare", "--pid", "--fork", "setarch", os.uname().machine, "-R"]
         if subprocess.run(self.pin + ["true"], capture_output=True).returncode != 0:
             self.pin = ["setarch", os.uname().machine, "-R"]
@@ -117,10 +120,23 @@ class Counter:
             raise SystemExit(f"layer_cost failed on {param}: {run.stdout}{run.stderr}")
         return int(text.split("insns:")[1].split()[0])
 
+    def cycles(self, param: Path, binf: Path, shape, io=()) -> float:
+        """Cycles of one pass by the A72 timing model (bench/a72/timing): layer_cost.cpp
+        marks its passes after the first as phase 1; the busiest thread's cycles."""
+        from bench.a72.timing import cycles_of, profile_run
+
+        c, h, w = shape
+        argv = [str(self.harness), str(param), str(binf), str(w), str(h), str(c), "3", *io]
+        prof, _ = profile_run(argv, qemu_cpu=self.cpu, prefix=str(self.prefix), env={"LAYER_COST_THREADS": "1"},
+                              threads=1)
+        return max(cycles_of(prof, self.cpu, phase=1)["per_thread_cycles"])
+
     def per_pass(self, param_text, bin_bytes, shape, tag, io=()) -> float:
         d = Path(tempfile.mkdtemp(dir=self.work, prefix=tag.replace("/", "_") + "-"))
         (d / "m.param").write_text(param_text)
         (d / "m.bin").write_bytes(bin_bytes)
+        if self.timing:
+            return self.cycles(d / "m.param", d / "m.bin", shape, io)
         a, b = (self.count(d / "m.param", d / "m.bin", shape, n, io) for n in PASSES)
         return (b - a) / (PASSES[1] - PASSES[0])
 
@@ -216,13 +232,18 @@ def main(argv=None):
     p.add_argument("--plugin", type=Path, required=True)
     p.add_argument("--harness", type=Path, required=True, help="layer_cost built for aarch64")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--cycles", action="store_true",
+                   help="cycles from the A72 timing model (bench.a72.timing, importable) instead of instruction counts")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="facedge-layer-cost-") as work:
-        counter = Counter(args.harness.resolve(), args.prefix.resolve(), args.plugin.resolve(), args.cpu, Path(work))
+        counter = Counter(args.harness.resolve(), args.prefix.resolve(), args.plugin.resolve(), args.cpu, Path(work),
+                          args.cycles)
         # a pass of a network that does nearly nothing (ReLU on 4 values): what every
         # measured network pays besides its layers (extractor, dispatch)
         tiny = "7767517\n2 2\nInput in 0 1 in 0=1 1=1 2=4\nReLU relu 1 1 in out\n"
-        out = {"cpu": args.cpu, "unit": "guest instructions per forward pass (qemu, interim for cycles)",
+        unit = ("cycles per forward pass (A72 timing model: llvm-mca per block, busiest thread, no memory model)"
+                if args.cycles else "guest instructions per forward pass (qemu, interim for cycles)")
+        out = {"cpu": args.cpu, "unit": unit,
                "overhead": counter.per_pass(tiny, b"", (4, 1, 1), "overhead"),
                "models": [measure_model(m.resolve(), counter, args.jobs) for m in args.models]}
     tmp = args.out.with_suffix(".tmp")
