@@ -15,8 +15,9 @@ A layer class the table does not have falls back to its type's `default_class` a
 is reported as such.
 
 The numbers' unit is the table's `unit`; estimated milliseconds are
-units x `cycles_per_unit` / `clock_ghz`. 4-thread estimates divide each layer by the
-parallel work it has (ncnn splits a layer over output channel blocks), at most 4.
+units x `cycles_per_unit` / `clock_ghz`. 4-thread estimates divide the fp32 and the
+int8 layers by their own speed-up at 4 threads (`speedup_4`, from whole models run
+at 1 and 4 threads through the timing model: the busiest thread's cycles).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class CostTable:
     # layers cut out of their model cost a few % more (fp32) or less (int8) than inside
     # it; these factors make the per-layer sums reproduce whole-model measurements
     scale: dict = field(default_factory=lambda: {"fp32": 1.0, "int8": 1.0})
+    # whole-model speed-up at 4 threads per precision (the timing model's busiest thread):
+    # ncnn's int8 kernels split over threads less evenly than its fp32 ones
+    speedup_4: dict = field(default_factory=lambda: {"fp32": 4.0, "int8": 4.0})
 
     @classmethod
     def load(cls, cpu: str, path=None) -> "CostTable":
@@ -102,7 +106,8 @@ class CostTable:
         d = json.loads(text)
         return cls(d["cpu"], d["unit"], float(d["clock_ghz"]), float(d["cycles_per_unit"]), d["classes"],
                    d["quantize"], float(d["other_per_element"]), d["default_class"], d.get("shapes", {}),
-                   d.get("source", ""), d.get("scale", {"fp32": 1.0, "int8": 1.0}))
+                   d.get("source", ""), d.get("scale", {"fp32": 1.0, "int8": 1.0}),
+                   d.get("speedup_4", {"fp32": 4.0, "int8": 4.0}))
 
     def ms(self, units: float) -> float:
         return units * self.cycles_per_unit / (self.clock_ghz * 1e6)
@@ -168,7 +173,9 @@ class Estimate:
 
     @property
     def total_4(self) -> float:
-        return self.other / 4 + sum(r["cost"] / r["parallel"] for r in self.layers)
+        s = self.table.speedup_4
+        return self.other / s["fp32"] + sum(r["cost"] / s[r["precision"] if r["precision"] == "int8" else "fp32"]
+                                            for r in self.layers)
 
     def to_json(self):
         return {"cpu": self.table.cpu, "unit": self.table.unit, "total": round(self.total),

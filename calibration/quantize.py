@@ -212,7 +212,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
             choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked,
                                                free)
-            order = {"by": "accuracy lost per cycle saved", "free_float_layers": len(free)}
+            order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:

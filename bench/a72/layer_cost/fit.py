@@ -60,6 +60,9 @@ def main(argv=None):
     p.add_argument("--cycles-per-unit", type=float, required=True)
     p.add_argument("--unit", required=True)
     p.add_argument("--source", default="")
+    p.add_argument("--speedup-4", metavar="FP32,INT8", default="4,4",
+                   help="whole-model speed-up at 4 threads of fp32 and of int8 models (timing_check.py's cycles "
+                        "at 1 and 4 threads)")
     p.add_argument("--overhead", type=float, default=None,
                    help="cost of a forward pass of an empty network (Input -> ReLU on 4 values), taken off every "
                         "measured network: a layer inside a model does not pay it (default: measure.py's)")
@@ -99,6 +102,7 @@ def main(argv=None):
         "source": args.source, "models": [m["model"] for m in models],
         "classes": classes, "quantize": [round(float(c), 6) for c in qcoef],
         "other_per_element": round(max(other, 0.0) / max(other_elems, 1), 6),
+        "speedup_4": dict(zip(("fp32", "int8"), (float(v) for v in args.speedup_4.split(",")))),
         "default_class": {"Convolution": "conv_any", "ConvolutionDepthWise": "dw_any", "InnerProduct": "conv_any"},
         "shapes": {r["key"]: {v: round(c, 1) for v, c in variants(r).items()} for r in rows},
     }

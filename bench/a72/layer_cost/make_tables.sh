@@ -27,7 +27,24 @@ python bench/a72/layer_cost/measure.py "$@" --out "$WORK/cortex-a76.json" --cpu 
 models="facedge's $(for m in "$@"; do basename "$(dirname "$m")"; done | paste -sd, -)"
 for cpu in cortex-a72 cortex-a76; do
   clock=$([ $cpu = cortex-a72 ] && echo 1.5 || echo 2.4)
-  python bench/a72/layer_cost/fit.py "$WORK/$cpu.json" --out calibration/costs/$cpu.json --clock-ghz $clock \
-    --cycles-per-unit 1.0 --unit "cycles (A72 timing model, bench/a72/timing: llvm-mca per block, one thread, no memory model)" \
-    --source "bench/a72/layer_cost/make_tables.sh: ncnn 20261020 aarch64, qemu -cpu $cpu, $models"
+  fit() {
+    python bench/a72/layer_cost/fit.py "$WORK/$cpu.json" --out calibration/costs/$cpu.json --clock-ghz $clock \
+      --cycles-per-unit 1.0 --unit "cycles (A72 timing model, bench/a72/timing: llvm-mca per block, one thread, no memory model)" \
+      --source "bench/a72/layer_cost/make_tables.sh: ncnn 20261020 aarch64, qemu -cpu $cpu, $models" "$@"
+  }
+  fit
+  # whole models at 1 and 4 threads: each precision's speed-up at 4 threads
+  for m in "$@"; do
+    python bench/a72/layer_cost/timing_check.py "$m" --harness "$WORK/layer_cost" --prefix "$WORK/a72-prefix" \
+      --cpu $cpu --json "$WORK/$cpu-$(basename "$(dirname "$m")")-threads.json"
+  done
+  speedup=$(python - "$WORK"/$cpu-*-threads.json <<'PY'
+import json, sys
+rows = [r for f in sys.argv[1:] for r in json.load(open(f))]
+def total(name, t):
+    return sum(r["cycles"] for r in rows if r["model"] == name and r["threads"] == t)
+print(",".join(f"{total(n, 1) / total(n, 4):.3f}" for n in ("fp32", "every layer int8")))
+PY
+)
+  fit --speedup-4 "$speedup"
 done

@@ -52,6 +52,7 @@ def main(argv=None):
     p.add_argument("--harness", type=Path, required=True)
     p.add_argument("--prefix", type=Path, required=True)
     p.add_argument("--threads", default="1,4")
+    p.add_argument("--cpu", default="cortex-a72", choices=("cortex-a72", "cortex-a76"))
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     info = json.loads((args.fp32 / "facedge.json").read_text())
@@ -62,7 +63,7 @@ def main(argv=None):
     fused = fp32.copy()
     fuse_activations(fused, protected)
     names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
-    table = CostTable.load("cortex-a72")
+    table = CostTable.load(args.cpu)
     mc = ModelCosts(table, fused, blob_shapes_of(args.fp32, names), protected)
     scales = {q.name: LayerScales(weight_scales(q.weights(fp32), q.groups, q.weight_6bit), np.float32(16))
               for q in quantizable_layers(fp32)}
@@ -80,15 +81,15 @@ def main(argv=None):
         for threads in [int(x) for x in args.threads.split(",")]:
             base = None
             for name, param, binf, model in variants:
-                c, insns = cycles(args.harness, args.prefix, param, binf, inp, outs, info["input_size"], threads)
+                c, insns = cycles(args.harness, args.prefix, param, binf, inp, outs, info["input_size"], threads, args.cpu)
                 e = mc.estimate(model)
                 est = e.total if threads == 1 else e.total_4
                 if base is None:
                     base = (c, est)
-                row = {"model": name, "threads": threads, "cycles": round(c), "ms_at_1500mhz": round(c / 1.5e6, 3),
+                row = {"model": name, "threads": threads, "cycles": round(c), "ms": round(table.ms(c), 3),
                        "insns": round(insns), "ratio_cycles": round(c / base[0], 4), "ratio_table": round(est / base[1], 4)}
                 rows.append(row)
-                print(f"{threads} thread(s) {name}: {c / 1e6:.2f} M cycles ({c / 1.5e6:.2f} ms at 1.5 GHz), "
+                print(f"{threads} thread(s) {name}: {c / 1e6:.2f} M cycles ({table.ms(c):.2f} ms at {table.clock_ghz} GHz), "
                       f"int8/fp32 by cycles {row['ratio_cycles']:.3f}, by the cost table {row['ratio_table']:.3f}",
                       file=sys.stderr, flush=True)
     if args.json:
