@@ -213,9 +213,23 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked,
                                                free)
             order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
+            if len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
+                # a layer that saves much but alone breaks the budget ranks last by error per cycle
+                # and drags everything before it into float: try the sensitivity order too, after the
+                # free layers, and keep the cheaper model that meets the budget
+                by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
+                other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss,
+                                                  by_error, free)
+                if other.met and job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept):
+                    choice = other
+                    order = {"by": "sensitivity, after the free layers (cheaper here than by error per cycle)",
+                             "free": free, "ranked": by_error}
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:
+        if job.float_mode == "auto":
+            raise FacedgeError(f"{job.fp32_dir}: int8 cannot lose at most --max-ap-loss {job.max_ap_loss} here without "
+                               "every layer in float: use the fp32 model, or allow more loss")
         raise FacedgeError("every quantizable layer is kept in float (--keep-fp32): the int8 model would have no int8 layer")
     timings["mixed_precision"] = time.monotonic() - t
 
