@@ -140,7 +140,7 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
     ranked = free + [n for n in ranked if n not in free]
     limit = len(ranked) if free else int(len(ranked) * MAX_FLOAT_FRACTION)
     tried = {}
-    most = 2 + max(limit, 1).bit_length()  # trials a bisection can take
+    most = 3 + max(limit, 1).bit_length()  # trials a bisection can take
     bar = iter(progress(range(most), total=most, desc="calibration: mixed precision"))
 
     def error(k):
@@ -164,6 +164,12 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
         best = hi
     for _ in bar:  # finish the progress line
         pass
+    if best is None and free:
+        # not even every layer in float meets it (fp16 weight storage and equalization move the
+        # float model too): the lowest loss tried that leaves int8 layers, or half the layers
+        half = max(start, int(len(ranked) * MAX_FLOAT_FRACTION))
+        error(half)
+        limit = min((k for k in tried if k < len(ranked)), key=lambda k: (tried[k], k))
     steps = [(k, round(tried[k], 6)) for k in sorted(tried)]
     if best is None:
         return FloatChoice(ranked[:limit], target, False, steps, tried[limit])

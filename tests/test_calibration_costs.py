@@ -185,3 +185,29 @@ def test_bench_states_board_estimates_per_model_and_target(rfb_dir, rfb, tmp_pat
     shutil.copytree(out / "int8", lone)
     rows, notes = estimates([_load(lone)])
     assert rows == [] and "no fp32 model beside it" in notes[0]
+
+
+def test_a_budget_nothing_meets_keeps_int8_layers_and_says_not_met():
+    from facedge.calibration import mixed
+
+    class Trials:  # the loss falls as layers go float, but never to the budget (the float model moves too)
+        def detector(self, scales, **options):
+            return len(scales)
+
+    names = [f"l{i}" for i in range(10)]
+    scales = {n: None for n in names}
+    losses = {}
+
+    def fake_loss(det, ref, threads):
+        losses[det] = 0.02 + 0.001 * det
+        return losses[det]
+
+    orig = mixed.ranked_loss
+    mixed.ranked_loss = fake_loss
+    try:
+        choice = mixed.choose_float_layers(Trials(), scales, {n: 1.0 for n in names}, None, 1, 0.005,
+                                           ranked=names[2:], free=names[:2])
+    finally:
+        mixed.ranked_loss = orig
+    assert not choice.met and 0 < len(choice.kept) < len(names)  # some layers stay int8
+    assert choice.kept[:2] == names[:2] and choice.loss == min(v for k, v in losses.items() if k > 0)
