@@ -213,16 +213,18 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked,
                                                free)
             order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
-            if len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
+            if not choice.met or len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
                 # a layer that saves much but alone breaks the budget ranks last by error per cycle
                 # and drags everything before it into float: try the sensitivity order too, after the
-                # free layers, and keep the cheaper model that meets the budget
+                # free layers, and keep the cheaper model that meets the budget (the lower loss
+                # when neither does)
                 by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
                 other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss,
                                                   by_error, free)
-                if other.met and job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept):
+                cheaper = job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept)
+                if (other.met and (cheaper or not choice.met)) or (not choice.met and other.loss < choice.loss):
                     choice = other
-                    order = {"by": "sensitivity, after the free layers (cheaper here than by error per cycle)",
+                    order = {"by": "sensitivity, after the free layers (better here than by error per cycle)",
                              "free": free, "ranked": by_error}
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
