@@ -3,7 +3,7 @@
     facedge quantize FP32_MODEL_DIR [-o OUT] [--calib DIR|LIST] [--calib-count N]
                      [--calib-method kl|aciq|percentile|minmax|eq] [--keep-fp32 auto|none|LAYER,...]
                      [--eval DIR | --no-eval] [--table FILE] [--threads N] [--json]
-                     [--target pi4|pi5|this-machine] [--bias-correction]
+                     [--target pi4|pi5|this-machine] [--float-order sensitivity|cycles] [--bias-correction]
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def add_target_options(p, default_target=DEFAULT_TARGET):
                    help="the board the int8 model is for: its cost table (Cortex-A72 for pi4, A76 for pi5) ranks the "
                         "float layers by accuracy lost per cycle saved and the report estimates its milliseconds "
                         f"(default {DEFAULT_TARGET})")
+    p.add_argument("--float-order", choices=("sensitivity", "cycles"), default="sensitivity",
+                   help="with --keep-fp32 auto: float the most sensitive layers first (default; measured fastest by "
+                        "the A72 timing model) or rank them by accuracy lost per cycle saved on --target")
     p.add_argument("--bias-correction", action="store_true",
                    help="correct the mean output shift int8 weights cause (off by default: on RFB-320 it raised "
                         "agreement with fp32 but not WIDER AP)")
@@ -63,7 +66,7 @@ def run(args) -> int:
     report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
                       keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
                       threads=args.threads, max_ap_loss=args.max_ap_loss, target=args.target,
-                      bias_correction=args.bias_correction)
+                      bias_correction=args.bias_correction, float_order=args.float_order)
     if args.json:
         print(json.dumps(report))
     else:

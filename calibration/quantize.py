@@ -41,6 +41,7 @@ from facedge.runtime.errors import FacedgeError
 from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
 
 DEFAULT_COUNT = 200
+FLOAT_ORDERS = ("sensitivity", "cycles")
 DEFAULT_METHOD = "percentile"
 TABLE_FILE = "model.table"
 SIMILARITY_IMAGES = 8
@@ -68,6 +69,7 @@ class _Job:
     equalize: bool
     bias_correction: bool
     target: str  # --target as given (pi4, pi5, this-machine)
+    float_order: str  # sensitivity | cycles
     costs: object  # costs.ModelCosts of this model on the target's CPU
 
     def cost_of(self, model, scales, float_names=()) -> float:
@@ -84,7 +86,7 @@ class _Job:
 
 def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
              eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True,
-             bias_correction=False, target=DEFAULT_TARGET) -> dict:
+             bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> dict:
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
@@ -103,18 +105,23 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     off by default: on RFB-320 it raised agreement with fp32 but not WIDER AP.
     target: the board the model is for (pi4, pi5, this-machine): its cost table
     (costs.py) ranks the layers for mixed precision by accuracy lost per cycle saved,
-    and the report estimates fp32 and int8 milliseconds there."""
+    and the report estimates fp32 and int8 milliseconds there.
+    float_order: how `keep_fp32="auto"` ranks the layers: "sensitivity" (the most
+    sensitive first; the default: its models measured fastest by the A72 timing model)
+    or "cycles" (by accuracy lost per cycle saved on the target, from its cost table)."""
     started = time.monotonic()
     job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-                 bias_correction, target)
+                 bias_correction, target, float_order)
     with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
         return _run(job, Path(scratch), started)
 
 
 def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-           bias_correction=False, target=DEFAULT_TARGET) -> _Job:
+           bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> _Job:
     """Everything that can be refused, refused before the long part starts."""
     threads = _threads(threads)
+    if float_order not in FLOAT_ORDERS:
+        raise FacedgeError(f"--float-order: expected one of {', '.join(FLOAT_ORDERS)}, got {float_order!r}")
     cpu = resolve_target(target)
     if method not in METHODS:
         raise FacedgeError(f"--calib-method: expected one of {', '.join(METHODS)}, got {method!r}")
@@ -138,7 +145,7 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     costs = _model_costs(fp32_dir, fp32, info, CostTable.load(cpu))
     job = _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize),
-               bool(bias_correction), target, costs)
+               bool(bias_correction), target, float_order, costs)
     _check_worth_quantizing(job)
     return job
 
@@ -209,23 +216,11 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
             check = ref.subset(mixed.CHECK_IMAGES)
-            free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
-            choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked,
-                                               free)
-            order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
-            if not choice.met or len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
-                # a layer that saves much but alone breaks the budget ranks last by error per cycle
-                # and drags everything before it into float: try the sensitivity order too, after the
-                # free layers, and keep the cheaper model that meets the budget (the lower loss
-                # when neither does)
-                by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
-                other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss,
-                                                  by_error, free)
-                cheaper = job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept)
-                if (other.met and (cheaper or not choice.met)) or (not choice.met and other.loss < choice.loss):
-                    choice = other
-                    order = {"by": "sensitivity, after the free layers (better here than by error per cycle)",
-                             "free": free, "ranked": by_error}
+            if job.float_order == "sensitivity":
+                choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
+                order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}
+            else:
+                choice, order = _by_cycles(job, fp32, trials, scales, sensitivity, check)
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:
@@ -282,6 +277,26 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _by_cycles(job, fp32, trials, scales, sensitivity, check):
+    """--float-order cycles: the layers int8 saves nothing on first, then by accuracy lost
+    per cycle saved (mixed.cost_ranking)."""
+    free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
+    choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked, free)
+    order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
+    if not choice.met or len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
+        # a layer that saves much but alone breaks the budget ranks last by error per cycle and
+        # drags everything before it into float: try the sensitivity order too, after the free
+        # layers, and keep the cheaper model that meets the budget (the lower loss when neither does)
+        by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
+        other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, by_error, free)
+        cheaper = job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept)
+        if (other.met and (cheaper or not choice.met)) or (not choice.met and other.loss < choice.loss):
+            choice = other
+            order = {"by": "sensitivity, after the free layers (better here than by error per cycle)",
+                     "free": free, "ranked": by_error}
+    return choice, order
 
 
 PAYS_BELOW = 0.97  # int8 / fp32 estimated time below which int8 is worth its accuracy cost
