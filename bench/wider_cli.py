@@ -13,7 +13,6 @@ options decide AP, so all of them are explicit and recorded in the output.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from facedge.bench.wider_ap import IOU_THRESHOLD, THRESH_NUM, evaluate
 from facedge.bench.wider_gt import SETTINGS, check_image_size, find_val_images, load_wider_val
 from facedge.bench.wider_predictions import (check_output_dir, format_prediction, parse_prediction,
                                              read_predictions, write_predictions)
+from facedge.runtime.cores import default_threads
 from facedge.runtime.errors import FacedgeError
 from facedge.runtime.progress import progress
 
@@ -51,7 +51,9 @@ def configure_parser(p):
     p.add_argument("--iou", type=float, metavar="T", help=f"NMS IoU threshold (default {DEFAULT_IOU})")
     p.add_argument("--top-k", type=int, metavar="K", help=f"keep at most K detections per image (default {DEFAULT_TOP_K})")
     p.add_argument("--nms", choices=("hard", "blend"), help=f"NMS kind (default {DEFAULT_NMS})")
-    p.add_argument("--threads", type=int, metavar="N", help="inference threads (default: CPU cores, at most 4); does not change AP")
+    p.add_argument("--threads", type=int, metavar="N", help="inference threads (default: the usable cores, at most 4); does not change AP")
+    p.add_argument("--label", metavar="NAME,...",
+                   help="multi-class models: evaluate only faces of these classes (default: all classes)")
     p.add_argument("--save-predictions", metavar="DIR", help="also write the model's predictions in the submission layout")
     p.add_argument("--plot", metavar="PNG", help="draw the three precision-recall curves to this PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -66,17 +68,19 @@ class InferenceOptions:
     top_k: int
     nms: str
     threads: int
+    labels: list | None = None  # class names kept; None: all
 
     def to_json(self):
         return {"input_size": list(self.input_size) if self.input_size else None, "max_side": self.max_side,
                 "size_multiple": SIZE_MULTIPLE if self.max_side else None,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                "top_k": self.top_k, "nms": self.nms, "threads": self.threads}
+                "top_k": self.top_k, "nms": self.nms, "threads": self.threads, "labels": self.labels}
 
     def describe(self):
         size = f"input {self.input_size[0]}x{self.input_size[1]}" if self.input_size else \
             f"input max side {self.max_side} (multiple of {SIZE_MULTIPLE})"
-        return f"{size}, score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, top-k {self.top_k}"
+        classes = f", classes {','.join(self.labels)}" if self.labels else ""
+        return f"{size}, score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, top-k {self.top_k}{classes}"
 
 
 def run(args) -> int:
@@ -123,7 +127,7 @@ def _reject_model_options(args):
     for flag, value in (("--input-size", args.input_size), ("--max-side", args.max_side),
                         ("--score-threshold", args.score_threshold), ("--iou", args.iou),
                         ("--top-k", args.top_k), ("--nms", args.nms), ("--threads", args.threads),
-                        ("--save-predictions", args.save_predictions)):
+                        ("--save-predictions", args.save_predictions), ("--label", getattr(args, "label", None))):
         if value is not None:
             raise FacedgeError(f"{flag} applies when running a model; --predictions {args.predictions} is evaluated as written")
 
@@ -145,11 +149,13 @@ def inference_options(args, model_input_size) -> InferenceOptions:
     top_k = DEFAULT_TOP_K if args.top_k is None else args.top_k
     if top_k < 1:
         raise FacedgeError(f"--top-k: expected at least 1, got {top_k}")
-    threads = min(4, os.cpu_count() or 1) if args.threads is None else args.threads
+    threads = default_threads() if args.threads is None else args.threads
     if threads < 1:
         raise FacedgeError(f"--threads: expected at least 1, got {threads}")
+    label = getattr(args, "label", None)
+    labels = [n.strip() for n in label.split(",")] if label else None
     return InferenceOptions(input_size=input_size, max_side=args.max_side, score_threshold=score,
-                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads)
+                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads, labels=labels)
 
 
 def parse_size(text):
@@ -171,12 +177,15 @@ def open_detector(model_dir, options: InferenceOptions):
     try:
         from facedge import Detector
 
-        return Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
-                        score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
-                        top_k=options.top_k, nms=options.nms)
+        detector = Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
+                            score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
+                            top_k=options.top_k, nms=options.nms)
     except ImportError as e:  # a source tree without the compiled core
         raise FacedgeError(f"the facedge runtime is not available ({e}); "
                            "evaluate saved predictions with --predictions DIR instead") from None
+    for name in options.labels or ():
+        detector.label_index(name)  # refuse a class the model does not have, before the long part
+    return detector
 
 
 def run_model(val, detector, options: InferenceOptions):
@@ -185,6 +194,7 @@ def run_model(val, detector, options: InferenceOptions):
     import cv2
 
     images, rows, texts = [], [], []
+    keep = [detector.label_index(n) for n in options.labels] if options.labels else None
     present = find_val_images(val)
     for image, path in progress(present, total=len(present), desc="WIDER val images"):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -196,6 +206,8 @@ def run_model(val, detector, options: InferenceOptions):
             res = detector.detect(img, input_size=keep_aspect_size(width, height, options.max_side))
         else:
             res = detector.detect(img)
+        if keep is not None:
+            res = res.only(keep)
         text = format_prediction(image.name, detections_to_rows(res.boxes, res.scores))
         images.append(image)
         rows.append(parse_prediction(text, f"{image.relpath} predictions")[1])

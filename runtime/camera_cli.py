@@ -13,16 +13,16 @@ finished; that is a normal end and exits 0.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import threading
 
+from facedge.runtime.cores import default_threads
 from facedge.runtime.errors import FacedgeError
 
 DEFAULT_MODEL = "version-RFB-320"
 # The detector's threads spin between layers; one core is left to capture, draw
 # and encode, or those would take turns with the detector on every core.
-DEFAULT_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
+DEFAULT_THREADS = default_threads(reserve=1)
 
 
 def _size(text):

@@ -154,6 +154,23 @@ class Detections:
     boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2
     scores: np.ndarray  # (N,)
     landmarks: np.ndarray | None  # (N, K, 2) or None
+    labels: np.ndarray | None = None  # (N,) int: index into class_names
+    class_names: tuple = ("face",)
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = np.zeros(len(self.scores), np.int32)
+
+    @property
+    def names(self):
+        return [self.class_names[i] for i in self.labels.tolist()]
+
+    def counts(self):
+        """Faces per class name, every class listed."""
+        counts = dict.fromkeys(self.class_names, 0)
+        for name in self.names:
+            counts[name] += 1
+        return counts
 
     @classmethod
     def from_result(cls, result, scale):
@@ -165,15 +182,19 @@ class Detections:
             boxes = boxes * np.array([sx, sy, sx, sy], np.float32)
             if landmarks is not None:
                 landmarks = np.asarray(landmarks, np.float32) * np.array([sx, sy], np.float32)
-        return cls(boxes, scores, landmarks)
+        labels = getattr(result, "labels", None)
+        labels = np.zeros(len(scores), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
+        return cls(boxes, scores, landmarks, labels, tuple(getattr(result, "class_names", ("face",))))
 
     def __len__(self):
         return len(self.scores)
 
     def to_json(self):
         faces = []
+        names = self.names
         for i in range(len(self)):
-            face = {"box": [round(float(v), 1) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4)}
+            face = {"box": [round(float(v), 1) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4),
+                    "label": names[i]}
             if self.landmarks is not None:
                 face["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
             faces.append(face)
@@ -193,17 +214,19 @@ class Stats:
     def __init__(self):
         self.frames = 0
         self.faces = 0
+        self.classes = {}  # faces per class name in the latest frame
         self.latency_ms = 0.0
         self.inference_ms = 0.0
         self.latency_total_ms = 0.0
         self.t_first_capture = None
         self._times = collections.deque()
 
-    def add(self, t_capture, t_done, faces, inference_ms):
+    def add(self, t_capture, t_done, faces, inference_ms, classes=None):
         if self.frames == 0:
             self.t_first_capture = t_capture
         self.frames += 1
         self.faces = faces
+        self.classes = dict(classes) if classes is not None else {}
         self.latency_ms = (t_done - t_capture) * 1000.0
         self.latency_total_ms += self.latency_ms
         self.inference_ms = inference_ms
@@ -219,7 +242,8 @@ class Stats:
 
     def snapshot(self, dropped=0):
         return {"frames": self.frames, "fps": round(self.fps, 2), "latency_ms": round(self.latency_ms, 1),
-                "inference_ms": round(self.inference_ms, 1), "faces": self.faces, "dropped": dropped}
+                "inference_ms": round(self.inference_ms, 1), "faces": self.faces, "classes": dict(self.classes),
+                "dropped": dropped}
 
 
 @dataclass
@@ -339,7 +363,7 @@ def _output(item, outputs, stats, dropped):
     frame, detections = item.frame, item.detections
     image = frame.image()
     draw_detections(image, detections)
-    stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms)
+    stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms, detections.counts())
     snapshot = stats.snapshot(dropped)
     draw_overlay(image, snapshot)
     report = {"frame": frame.index, "time": round(frame.t_capture - stats.t_first_capture, 4), **snapshot,

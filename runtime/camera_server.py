@@ -196,7 +196,7 @@ def _page(title):
 <body>
 <header id="numbers">
  <span><b id="fps">-</b> FPS</span><span><b id="latency_ms">-</b> ms latency</span>
- <span><b id="faces">-</b> faces</span><span><b id="frames">-</b> frames</span>
+ <span><b id="faces">-</b> faces</span><span id="classes"></span><span><b id="frames">-</b> frames</span>
  <span id="state">connecting</span>
 </header>
 <img id="stream" src="/stream.mjpg" alt="live camera stream">
@@ -209,6 +209,10 @@ async function refresh() {{
     for (const k of ["fps", "latency_ms", "faces", "frames"]) {{
       if (k in s) document.getElementById(k).textContent = k === "fps" ? s[k].toFixed(1) : Math.round(s[k]);
     }}
+    // a multi-class model (e.g. face / mask): the faces of each class
+    const classes = s.classes || {{}};
+    document.getElementById("classes").textContent = Object.keys(classes).length > 1
+      ? "(" + Object.entries(classes).map(([name, n]) => n + " " + name).join(", ") + ")" : "";
     updates += 1;
     document.body.dataset.updates = updates;
     document.getElementById("state").textContent = "live";

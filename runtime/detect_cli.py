@@ -17,8 +17,11 @@ def configure_parser(p):
     p.add_argument("--input-size", metavar="WxH", help="network input size (default: the model's)")
     p.add_argument("--score-threshold", type=float, default=0.6)
     p.add_argument("--iou-threshold", type=float, default=0.3)
-    p.add_argument("--top-k", type=int, default=750)
+    p.add_argument("--top-k", type=int, default=750, help="most faces per image (0: no limit)")
     p.add_argument("--nms", choices=("hard", "blend"), default="hard")
+    p.add_argument("--class-agnostic-nms", action="store_true",
+                   help="multi-class models: one NMS across all classes (default: NMS within each class)")
+    p.add_argument("--label", metavar="NAME,...", help="keep only faces of these classes (multi-class models)")
 
 
 def _write_image(path: Path, image):
@@ -46,7 +49,9 @@ def run(args):
     from facedge.runtime.errors import FacedgeError
 
     detector = Detector(args.model, threads=args.threads, input_size=args.input_size, score_threshold=args.score_threshold,
-                        iou_threshold=args.iou_threshold, top_k=args.top_k, nms=args.nms)
+                        iou_threshold=args.iou_threshold, top_k=args.top_k, nms=args.nms,
+                        class_agnostic_nms=args.class_agnostic_nms)
+    keep = [detector.label_index(n) for n in args.label.split(",")] if args.label else None
     save_dir = Path(args.save) if args.save else None
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +63,8 @@ def run(args):
             failures += 1
             continue
         result = detector.detect(image)
+        if keep is not None:
+            result = result.only(keep)
         if args.json:
             print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": result.to_list(),
                               "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()}}))
@@ -66,7 +73,8 @@ def run(args):
             print(f"{name}: {len(result)} faces ({t['preprocess'] + t['inference'] + t['postprocess']:.1f} ms)")
             for face in result.to_list():
                 x1, y1, x2, y2 = face["box"]
-                print(f"  {face['score']:.3f}  {x1:.0f},{y1:.0f} - {x2:.0f},{y2:.0f}")
+                label = f"  {face['label']}" if len(detector.class_names) > 1 else ""
+                print(f"  {face['score']:.3f}  {x1:.0f},{y1:.0f} - {x2:.0f},{y2:.0f}{label}")
         if save_dir:
             _write_image(save_dir / Path(name).name, draw_detections(image, result))
     if failures:

@@ -1,0 +1,110 @@
+"""Many callers, one Detector: aggregate frames per second of N Python threads
+sharing one Detector(threads=T), for N = 1, 2, 4, 8 (a benchmark, not a test).
+
+    python -m facedge.bench.threads [--model DIR | --param P --bin B] [--threads 2]
+        [--callers 1,2,4,8] [--seconds 3] [--frame 640x480] [--json out.json]
+
+Each caller detects on its own copy of a camera-sized frame in a loop; the rounds
+for the N values alternate (N=1, 2, 4, 8, then again) so that load from other
+processes falls on every N alike, and each N's best round is reported with the
+median. A Detector runs its inferences one at a time on its own inference thread,
+so its ncnn threads stay at T however many callers there are; what N adds is the
+callers' preprocessing and decoding running beside the inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+
+
+def one_round(detector, frame, callers, seconds):
+    """(frames done by all callers, wall seconds) for `callers` threads detecting for `seconds`."""
+    stop = threading.Event()
+    counts = [0] * callers
+    start = threading.Barrier(callers + 1)
+
+    def work(k):
+        image = frame.copy()
+        start.wait()
+        while not stop.is_set():
+            detector.detect(image)
+            counts[k] += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(callers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts), time.perf_counter() - t0
+
+
+def measure(detector, frame, callers_list, seconds, rounds):
+    for _ in range(20):  # warm-up: pools, priors, caches
+        detector.detect(frame)
+    fps = {n: [] for n in callers_list}
+    for _ in range(rounds):
+        for n in callers_list:
+            done, wall = one_round(detector, frame, n, seconds)
+            fps[n].append(done / wall)
+    return {n: {"fps_median": statistics.median(v), "fps_best": max(v), "rounds": v} for n, v in fps.items()}
+
+
+def table(results, threads):
+    base = results[min(results)]["fps_median"]
+    lines = [f"| callers | aggregate FPS (median) | best round | vs 1 caller |", "|---|---|---|---|"]
+    for n, r in results.items():
+        lines.append(f"| {n} | {r['fps_median']:.1f} | {r['fps_best']:.1f} | {r['fps_median'] / base:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import cv2
+
+    import facedge
+    from facedge.bench.machine import describe
+    from facedge.runtime.paths import require_shared
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="model directory or cached name (default: the upstream RFB-320 from the shared data)")
+    p.add_argument("--param")
+    p.add_argument("--bin")
+    p.add_argument("--threads", type=int, default=2, help="the Detector's ncnn threads (default 2)")
+    p.add_argument("--callers", default="1,2,4,8")
+    p.add_argument("--seconds", type=float, default=3.0, help="length of one round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--frame", default="640x480")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args(argv)
+
+    if args.model:
+        det, name = facedge.Detector(args.model, threads=args.threads), args.model
+    else:
+        param, bin_ = args.param, args.bin
+        if not param:
+            ref = require_shared("the default benchmark model") / "reference" / "ultraface-ncnn"
+            param, bin_ = ref / "RFB-320.param", ref / "RFB-320.bin"
+        det = facedge.Detector.from_ncnn(param, bin_, family="ultraface-rfb", threads=args.threads)
+        name = str(param)
+    fw, fh = (int(v) for v in args.frame.lower().split("x"))
+    image = sorted((require_shared("the benchmark frame") / "images" / "ultraface-demo").glob("*.jpg"))[0]
+    frame = cv2.resize(cv2.imread(str(image)), (fw, fh), interpolation=cv2.INTER_AREA)
+    callers = [int(v) for v in args.callers.split(",")]
+    results = measure(det, frame, callers, args.seconds, args.rounds)
+    print(f"model {name}, one Detector(threads={args.threads}), frame {fw}x{fh}, {args.rounds} rounds of {args.seconds:g} s")
+    print(table(results, args.threads))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"model": name, "threads": args.threads, "frame": [fw, fh], "seconds": args.seconds,
+                       "machine": describe(), "results": {str(k): v for k, v in results.items()}}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
