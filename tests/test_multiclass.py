@@ -133,7 +133,7 @@ def test_eval_of_one_class_counts_only_its_faces(converted, shared, tmp_path):
         assert proc.returncode == 0, proc.stderr
         results[label] = json.loads(proc.stdout)
     assert results["face"]["detections"] + results["mask"]["detections"] == results[None]["detections"]
-    assert results["mask"]["options"]["labels"] == ["mask"]
+    assert results["mask"]["inference"]["labels"] == ["mask"] and results[None]["inference"]["labels"] is None
 
 
 def test_wrong_class_name_count_is_a_one_line_error_and_writes_nothing(checkpoint, tmp_path):
