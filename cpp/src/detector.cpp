@@ -182,7 +182,7 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
 
-    inference_thread_.reset(new InferenceThread());
+    inference_thread_.reset(new InferenceThread(options_.num_threads == 1));
 
     // The default input size: valid for the family, and the graph runs at it. One
     // inference of a blank input tells the class count (and warms ncnn's pools).

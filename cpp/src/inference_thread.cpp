@@ -15,6 +15,12 @@ InferenceThread::~InferenceThread()
 
 void InferenceThread::run(const std::function<void()>& job)
 {
+    if (inline_)
+    {
+        std::lock_guard<std::mutex> lock(inline_mutex_);
+        job();
+        return;
+    }
     Pending pending;
     pending.job = &job;
     std::unique_lock<std::mutex> lock(mutex_);

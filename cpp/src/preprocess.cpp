@@ -27,45 +27,58 @@ namespace {
 // pixel level (0.5 level per tap pair), stated and checked in test_preprocess.cpp.
 const int kVerticalOne = 256;
 
-// acc[i] = sum over taps of w[t] * rows[t][i]
-FACEDGE_VECTOR_CLONES
-void vertical_pass(const uint8_t* const* rows, const uint16_t* w, int taps, int n, uint16_t* __restrict acc)
+// acc[i] = sum over taps of w[t] * rows[t][i], for a fixed tap count: one pass, the
+// sum kept in a register (a pass per tap re-reads and re-writes acc, and GCC keeps
+// such read-modify-write loops scalar where it cannot prove the rows apart)
+template<int T>
+FACEDGE_VECTOR_CLONES void vertical_taps(const uint8_t* const* rows, const uint16_t* w, int n, float* __restrict acc)
 {
-    if (taps == 2)
+    const uint8_t* __restrict r[T];
+    uint16_t k[T];
+    for (int t = 0; t < T; t++)
     {
-        const uint8_t* __restrict r0 = rows[0];
-        const uint8_t* __restrict r1 = rows[1];
-        const uint16_t w0 = w[0], w1 = w[1];
-        for (int i = 0; i < n; i++)
-            acc[i] = (uint16_t)(r0[i] * w0 + r1[i] * w1);
-        return;
+        r[t] = rows[t];
+        k[t] = w[t];
     }
+    for (int i = 0; i < n; i++)
     {
-        const uint8_t* __restrict r0 = rows[0];
-        const uint16_t w0 = w[0];
-        for (int i = 0; i < n; i++)
-            acc[i] = (uint16_t)(r0[i] * w0);
-    }
-    for (int t = 1; t < taps; t++)
-    {
-        const uint8_t* __restrict r = rows[t];
-        const uint16_t wt = w[t];
-        for (int i = 0; i < n; i++)
-            acc[i] = (uint16_t)(acc[i] + r[i] * wt);
+        uint16_t s = (uint16_t)(r[0][i] * k[0]);
+        for (int t = 1; t < T; t++)
+            s = (uint16_t)(s + r[t][i] * k[t]);
+        acc[i] = (float)s; // widened here, in the same pass, for the horizontal gathers
     }
 }
 
-// One channel of an interleaved row into a float plane.
-template<int C>
-FACEDGE_VECTOR_CLONES void channel_to_float(const uint16_t* __restrict acc, int width, int channel, float* __restrict plane)
+FACEDGE_VECTOR_CLONES
+void add_vertical_tap(const uint8_t* __restrict row, uint16_t w, int n, float* __restrict acc)
 {
-    for (int x = 0; x < width; x++)
-        plane[x] = (float)acc[x * C + channel];
+    for (int i = 0; i < n; i++)
+        acc[i] += (float)(uint16_t)(row[i] * w);
 }
 
-// out[x] = (sum over taps of weight * plane[index]) * scale + bias
+void vertical_pass(const uint8_t* const* rows, const uint16_t* w, int taps, int n, float* acc)
+{
+    switch (taps)
+    {
+    case 1: return vertical_taps<1>(rows, w, n, acc);
+    case 2: return vertical_taps<2>(rows, w, n, acc);
+    case 3: return vertical_taps<3>(rows, w, n, acc);
+    case 4: return vertical_taps<4>(rows, w, n, acc);
+    case 5: return vertical_taps<5>(rows, w, n, acc);
+    default:
+        // footprints above 5 rows (downscales beyond 4x): the first five in one pass,
+        // the rest added
+        vertical_taps<5>(rows, w, n, acc);
+        for (int t = 5; t < taps; t++)
+            add_vertical_tap(rows[t], w[t], n, acc);
+    }
+}
+
+// out[x] = (sum over taps of weight * row[index]) * scale + bias: one channel of the
+// interleaved float row (index = pixel * channels + channel) into its plane, so the
+// gathers also do the channel order
 FACEDGE_VECTOR_CLONES
-void horizontal_pass(const float* __restrict plane, const int* __restrict index, const float* __restrict weight, int taps, int width,
+void horizontal_pass(const float* __restrict row, const int* __restrict index, const float* __restrict weight, int taps, int width,
                      float scale, float bias, float* __restrict out)
 {
     if (taps == 2)
@@ -73,17 +86,17 @@ void horizontal_pass(const float* __restrict plane, const int* __restrict index,
         const int* __restrict i1 = index + width;
         const float* __restrict w1 = weight + width;
         for (int x = 0; x < width; x++)
-            out[x] = (plane[index[x]] * weight[x] + plane[i1[x]] * w1[x]) * scale + bias;
+            out[x] = (row[index[x]] * weight[x] + row[i1[x]] * w1[x]) * scale + bias;
         return;
     }
     for (int x = 0; x < width; x++)
-        out[x] = plane[index[x]] * weight[x];
+        out[x] = row[index[x]] * weight[x];
     for (int t = 1; t < taps; t++)
     {
         const int* __restrict it = index + (size_t)t * width;
         const float* __restrict wt = weight + (size_t)t * width;
         for (int x = 0; x < width; x++)
-            out[x] += plane[it[x]] * wt[x];
+            out[x] += row[it[x]] * wt[x];
     }
     for (int x = 0; x < width; x++)
         out[x] = out[x] * scale + bias;
@@ -113,13 +126,21 @@ struct Plan
     ResizeFilter filter = ResizeFilter::Auto;
     AxisTaps x, y;
     std::vector<uint16_t> y_fixed; // [row * y.taps + t]
+    std::vector<int> y_count;      // taps of each output row that carry weight (a prefix)
+    int channels = 0;
+    int pick[3] = {0, 0, 0};
+    std::vector<int> x_index[3];   // x.index * channels + pick[k]: where plane k's taps are in a row
 };
 
-const Plan& plan_for(int sw, int sh, int w, int h, ResizeFilter filter)
+const Plan& plan_for(int sw, int sh, int w, int h, ResizeFilter filter, int channels, const int pick[3])
 {
     thread_local Plan plan;
-    if (plan.sw != sw || plan.sh != sh || plan.w != w || plan.h != h || plan.filter != filter || plan.x.outputs == 0)
+    if (plan.sw != sw || plan.sh != sh || plan.w != w || plan.h != h || plan.filter != filter || plan.x.outputs == 0
+            || plan.channels != channels || plan.pick[0] != pick[0] || plan.pick[1] != pick[1] || plan.pick[2] != pick[2])
     {
+        plan.channels = channels;
+        for (int k = 0; k < 3; k++)
+            plan.pick[k] = pick[k];
         plan.sw = sw;
         plan.sh = sh;
         plan.w = w;
@@ -128,44 +149,49 @@ const Plan& plan_for(int sw, int sh, int w, int h, ResizeFilter filter)
         plan.x = axis_taps(sw, w, filter);
         plan.y = axis_taps(sh, h, filter);
         plan.y_fixed.assign((size_t)h * plan.y.taps, 0);
+        plan.y_count.assign(h, plan.y.taps);
         std::vector<float> row(plan.y.taps);
         for (int o = 0; o < h; o++)
         {
             for (int t = 0; t < plan.y.taps; t++)
                 row[t] = plan.y.weight[(size_t)t * h + o];
             std::vector<int> fixed = fixed_point_weights(row.data(), plan.y.taps, kVerticalOne);
+            int count = 1;
             for (int t = 0; t < plan.y.taps; t++)
+            {
                 plan.y_fixed[(size_t)o * plan.y.taps + t] = (uint16_t)fixed[t];
+                if (fixed[t])
+                    count = t + 1;
+            }
+            plan.y_count[o] = count;
+        }
+        for (int k = 0; k < 3; k++)
+        {
+            plan.x_index[k] = plan.x.index;
+            for (int& i : plan.x_index[k])
+                i = i * channels + pick[k];
         }
     }
     return plan;
 }
 
-template<int C>
-void resample_normalize(const ImageView& image, const int pick[3], const float norm[3], const float offset[3], int width, int height,
-                        ResizeFilter filter, ncnn::Mat& out)
+void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
+                        int height, ResizeFilter filter, ncnn::Mat& out)
 {
-    const Plan& plan = plan_for(image.width, image.height, width, height, filter);
-    const int n = image.width * C;
-    thread_local std::vector<uint16_t> acc;
-    thread_local std::vector<float> planes;
+    const Plan& plan = plan_for(image.width, image.height, width, height, filter, channels, pick);
+    const int n = image.width * channels;
+    thread_local std::vector<float> acc;
     acc.resize(n);
-    planes.resize((size_t)image.width * 3);
     std::vector<const uint8_t*> rows(plan.y.taps);
-    // the float planes this image needs: one for gray, else the picked channels
-    const int distinct = C == 1 ? 1 : 3;
     for (int y = 0; y < height; y++)
     {
         for (int t = 0; t < plan.y.taps; t++)
             rows[t] = image.data + (size_t)plan.y.index[(size_t)t * height + y] * image.stride;
-        vertical_pass(rows.data(), plan.y_fixed.data() + (size_t)y * plan.y.taps, plan.y.taps, n, acc.data());
-        for (int k = 0; k < distinct; k++)
-            channel_to_float<C>(acc.data(), image.width, pick[k], planes.data() + (size_t)k * image.width);
+        vertical_pass(rows.data(), plan.y_fixed.data() + (size_t)y * plan.y.taps, plan.y_count[y], n, acc.data());
         for (int k = 0; k < 3; k++)
         {
-            const float* plane = planes.data() + (size_t)(C == 1 ? 0 : k) * image.width;
             float* dst = (float*)out.channel(k) + (size_t)y * width;
-            horizontal_pass(plane, plan.x.index.data(), plan.x.weight.data(), plan.x.taps, width, norm[k] / kVerticalOne, offset[k], dst);
+            horizontal_pass(acc.data(), plan.x_index[k].data(), plan.x.weight.data(), plan.x.taps, width, norm[k] / kVerticalOne, offset[k], dst);
         }
     }
 }
@@ -209,12 +235,7 @@ void resize_normalize(const ImageView& image, PixelOrder order, const float mean
         }
         return;
     }
-    if (channels == 1)
-        resample_normalize<1>(image, pick, norm, offset, width, height, filter, out);
-    else if (channels == 3)
-        resample_normalize<3>(image, pick, norm, offset, width, height, filter, out);
-    else
-        resample_normalize<4>(image, pick, norm, offset, width, height, filter, out);
+    resample_normalize(image, channels, pick, norm, offset, width, height, filter, out);
 }
 
 } // namespace facedge

@@ -52,3 +52,34 @@ TEST(inference_job_exceptions_reach_the_caller)
     worker.run([&] { after = 1; }); // the thread survives a failed job
     CHECK(after == 1);
 }
+
+TEST(inline_jobs_run_one_at_a_time_on_the_callers_threads)
+{
+    InferenceThread worker(true);
+    std::atomic<int> running(0), most(0);
+    std::mutex ids_mutex;
+    std::set<std::thread::id> ids;
+    std::vector<std::thread> callers;
+    for (int c = 0; c < 4; c++)
+        callers.emplace_back([&] {
+            for (int i = 0; i < 25; i++)
+                worker.run([&] {
+                    const int now = ++running;
+                    int m = most.load();
+                    while (now > m && !most.compare_exchange_weak(m, now))
+                    {
+                    }
+                    {
+                        std::lock_guard<std::mutex> lock(ids_mutex);
+                        ids.insert(std::this_thread::get_id());
+                    }
+                    std::this_thread::yield();
+                    --running;
+                });
+        });
+    for (auto& t : callers)
+        t.join();
+    CHECK(most == 1);
+    CHECK(ids.size() == 4);
+    CHECK_THROWS_WITH(worker.run([] { throw facedge::Error("inline failure"); }), "inline failure");
+}

@@ -9,6 +9,10 @@
 // thread means a Detector owns exactly one team: `threads` busy threads at most,
 // however many callers it has. Preprocessing, decoding and NMS stay on the callers'
 // threads and run concurrently. The hand-over costs two thread wake-ups per call.
+//
+// With one ncnn thread there is no team to share (ncnn then runs on the calling
+// thread alone), so `inline_jobs` runs each job on its caller's thread under a lock:
+// the same one-at-a-time budget without the wake-ups.
 #pragma once
 
 #include <condition_variable>
@@ -23,7 +27,10 @@ namespace facedge {
 class InferenceThread
 {
 public:
-    InferenceThread() = default;
+    explicit InferenceThread(bool inline_jobs = false)
+        : inline_(inline_jobs)
+    {
+    }
     ~InferenceThread();
     InferenceThread(const InferenceThread&) = delete;
     InferenceThread& operator=(const InferenceThread&) = delete;
@@ -41,6 +48,8 @@ private:
     };
     void loop();
 
+    const bool inline_;
+    std::mutex inline_mutex_; // inline mode: one job at a time
     std::mutex mutex_;
     std::condition_variable wake_;     // the inference thread: a job came, or stop
     std::condition_variable finished_; // callers: some job is done
