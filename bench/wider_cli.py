@@ -52,6 +52,8 @@ def configure_parser(p):
     p.add_argument("--top-k", type=int, metavar="K", help=f"keep at most K detections per image (default {DEFAULT_TOP_K})")
     p.add_argument("--nms", choices=("hard", "blend"), help=f"NMS kind (default {DEFAULT_NMS})")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads (default: the usable cores, at most 4); does not change AP")
+    p.add_argument("--resize", choices=("auto", "bilinear", "area"),
+                   help="how images are scaled to the input size (default auto: area filtering above a 2x downscale)")
     p.add_argument("--label", metavar="NAME,...",
                    help="multi-class models: evaluate only faces of these classes (default: all classes)")
     p.add_argument("--save-predictions", metavar="DIR", help="also write the model's predictions in the submission layout")
@@ -69,18 +71,21 @@ class InferenceOptions:
     nms: str
     threads: int
     labels: list | None = None  # class names kept; None: all
+    resize: str = "auto"
 
     def to_json(self):
         return {"input_size": list(self.input_size) if self.input_size else None, "max_side": self.max_side,
                 "size_multiple": SIZE_MULTIPLE if self.max_side else None,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                "top_k": self.top_k, "nms": self.nms, "threads": self.threads, "labels": self.labels}
+                "top_k": self.top_k, "nms": self.nms, "threads": self.threads, "labels": self.labels,
+                "resize": self.resize}
 
     def describe(self):
         size = f"input {self.input_size[0]}x{self.input_size[1]}" if self.input_size else \
             f"input max side {self.max_side} (multiple of {SIZE_MULTIPLE})"
         classes = f", classes {','.join(self.labels)}" if self.labels else ""
-        return f"{size}, score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, top-k {self.top_k}{classes}"
+        return (f"{size} (resize {self.resize}), score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, "
+                f"top-k {self.top_k}{classes}")
 
 
 def run(args) -> int:
@@ -127,7 +132,8 @@ def _reject_model_options(args):
     for flag, value in (("--input-size", args.input_size), ("--max-side", args.max_side),
                         ("--score-threshold", args.score_threshold), ("--iou", args.iou),
                         ("--top-k", args.top_k), ("--nms", args.nms), ("--threads", args.threads),
-                        ("--save-predictions", args.save_predictions), ("--label", getattr(args, "label", None))):
+                        ("--save-predictions", args.save_predictions), ("--label", getattr(args, "label", None)),
+                        ("--resize", getattr(args, "resize", None))):
         if value is not None:
             raise FacedgeError(f"{flag} applies when running a model; --predictions {args.predictions} is evaluated as written")
 
@@ -155,7 +161,8 @@ def inference_options(args, model_input_size) -> InferenceOptions:
     label = getattr(args, "label", None)
     labels = [n.strip() for n in label.split(",")] if label else None
     return InferenceOptions(input_size=input_size, max_side=args.max_side, score_threshold=score,
-                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads, labels=labels)
+                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads, labels=labels,
+                            resize=getattr(args, "resize", None) or "auto")
 
 
 def parse_size(text):
@@ -179,7 +186,7 @@ def open_detector(model_dir, options: InferenceOptions):
 
         detector = Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
                             score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
-                            top_k=options.top_k, nms=options.nms)
+                            top_k=options.top_k, nms=options.nms, resize=options.resize)
     except ImportError as e:  # a source tree without the compiled core
         raise FacedgeError(f"the facedge runtime is not available ({e}); "
                            "evaluate saved predictions with --predictions DIR instead") from None
