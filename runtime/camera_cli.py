@@ -1,7 +1,8 @@
 """`facedge camera`: faces boxed live from a camera, a video file or a stream.
 
     facedge camera [MODEL] [--source picamera2|N|/dev/videoN|FILE|URL]
-                   [--serve [HOST:]PORT] [--json] [--record FILE] [--no-window]
+                   [--serve [HOST:]PORT [--token T | --no-auth] [--max-clients N]]
+                   [--json] [--record FILE] [--no-window] [--realtime | --no-realtime] [--loop]
                    [--max-frames N] [--duration S]
 
 Outputs combine: a window when there is a display, a web page with the live
@@ -64,6 +65,17 @@ def configure_parser(p):
     p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                    help="serve a web page with the live stream and numbers; binds 127.0.0.1 unless HOST is given "
                         "(0.0.0.0:8000 for other machines on the network)")
+    p.add_argument("--token", default=None, metavar="TOKEN",
+                   help="the token --serve asks for, at least 16 characters (default: $FACEDGE_CAMERA_TOKEN, else "
+                        "a random one for each run whenever HOST is not 127.0.0.1, printed in a ready URL)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve without a token even on the network: anyone who reaches it sees the camera")
+    p.add_argument("--max-clients", type=int, default=None, metavar="N",
+                   help="stream viewers at once (default 4); the next one gets 503 'busy'")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="video files: hand frames out at the file's frame rate, like a camera (default: on when "
+                        "serving or showing a window, off for --json/--record runs, which then get every frame fast)")
+    p.add_argument("--loop", action="store_true", help="video files: start again at the end")
     p.add_argument("--json", action="store_true", help="print one JSON line per frame with its detections on stdout")
     p.add_argument("--record", default=None, metavar="FILE", help="write the annotated video to FILE (.mp4 or .avi)")
     p.add_argument("--no-window", action="store_true", help="no window even when a display exists")
@@ -78,18 +90,40 @@ def _make_detector(args):
                             score_threshold=args.score_threshold)
 
 
-def _open_outputs(args, source, log):
+def _serve_options(args):
+    """--serve's (host, port, token, token origin, max clients), checked before
+    anything is opened; one-line errors for bad values."""
+    from facedge.runtime.camera_auth import choose_token
+    from facedge.runtime.camera_server import DEFAULT_MAX_CLIENTS, parse_serve
+
+    if not args.serve:
+        for given, flag in ((args.token is not None, "--token"), (args.no_auth, "--no-auth"),
+                            (args.max_clients is not None, "--max-clients")):
+            if given:
+                raise FacedgeError(f"{flag}: only with --serve")
+        return None
+    host, port = parse_serve(args.serve)
+    if args.max_clients is not None and args.max_clients < 1:
+        raise FacedgeError(f"--max-clients {args.max_clients}: expected at least 1 (stream viewers at once)")
+    token, origin = choose_token(host, token=args.token, no_auth=args.no_auth)
+    return host, port, token, origin, args.max_clients or DEFAULT_MAX_CLIENTS
+
+
+def _open_outputs(args, source, serve, log):
     from facedge.runtime.camera_outputs import JsonLinesOutput, Recorder, WindowOutput, display_available
-    from facedge.runtime.camera_server import StreamServer, parse_serve, print_serving
+    from facedge.runtime.camera_server import StreamServer, print_serving
 
     outputs = []
     try:
         if args.record:
             outputs.append(Recorder(args.record, fps=None if source.live else (source.fps or 30.0)))
-        if args.serve:
-            server = StreamServer(*parse_serve(args.serve), title=f"facedge camera: {source.name}")
+        if serve:
+            host, port, token, origin, max_clients = serve
+            server = StreamServer(host, port, title=f"facedge camera: {source.name}", token=token,
+                                  max_clients=max_clients)
             outputs.append(server)
-            print_serving(server)
+            print_serving(server, token_origin=origin)
+            _use_camera_encoder(source, server, outputs, log)
         if args.json:
             outputs.append(JsonLinesOutput())
         if not args.no_window and display_available():
@@ -104,6 +138,54 @@ def _open_outputs(args, source, log):
         log("no display and no output asked for: printing numbers only (--serve 0.0.0.0:8000 shows the "
             "stream in a browser, --json prints detections, --record FILE saves a video)")
     return outputs
+
+
+def _use_camera_encoder(source, server, outputs, log):
+    """A Pi camera streams through the VideoCore's JPEG encoder where there is one."""
+    from facedge.runtime.camera_hw_mjpeg import CameraMjpegStream, hardware_mjpeg_unavailable
+    from facedge.runtime.camera_sources import Picamera2Source
+
+    if not isinstance(source, Picamera2Source):
+        return
+    why = hardware_mjpeg_unavailable()
+    if why:
+        log(f"--serve: {why}; encoding JPEGs with OpenCV on the CPU")
+        return
+    stream = CameraMjpegStream(server, log)
+    outputs.append(stream)
+    source.add_camera_stream(stream)
+    log(f"--serve: JPEGs from the {server.encoder}")
+
+
+def _play_options(args, source, outputs, log):
+    """--realtime / --loop for a file; a note when they cannot apply. Then the
+    line that says what the source is, and the stats page's words for it."""
+    from facedge.runtime.camera_outputs import Recorder, WindowOutput
+    from facedge.runtime.camera_server import StreamServer
+
+    if source.live:
+        if args.realtime is not None:
+            flag = "--realtime" if args.realtime else "--no-realtime"
+            log(f"{flag}: {source.name} is live, its frames come at its own pace; ignored")
+        if args.loop:
+            log(f"--loop: {source.name} is live; ignored")
+    elif hasattr(source, "realtime"):
+        watched = any(isinstance(out, (StreamServer, WindowOutput)) for out in outputs)
+        source.realtime = watched if args.realtime is None else args.realtime
+        source.loop = args.loop
+        for out in outputs:
+            if isinstance(out, Recorder) and source.realtime:
+                out.fps = None  # frames the detector had no time for are skipped: measure the rate, as live
+    details = source.mode
+    if getattr(source, "realtime", False):
+        rate = f"{source.fps:g} fps" if source.fps else f"{source.pace_fps:g} fps (the file gives no frame rate)"
+        details += f" at {rate}"
+    if getattr(source, "loop", False):
+        details += ", looping"
+    for out in outputs:
+        if isinstance(out, StreamServer):
+            out.info["source"] = source.mode
+    return details
 
 
 def _close_outputs(outputs, log):
@@ -149,16 +231,20 @@ def run(args, detector=None):
     from facedge.runtime.camera_pipeline import run_pipeline
     from facedge.runtime.camera_sources import make_source
 
+    serve = _serve_options(args)
     if detector is None:
         detector = _make_detector(args)
     input_size = tuple(args.input_size or detector.input_size)
     source = make_source(args.source, lores_size=input_size, size=args.size)
-    log(f"{source.name}: {'live' if source.live else 'file'}, detector input {input_size[0]}x{input_size[1]}")
     stop = threading.Event()
+    outputs = []
     try:
-        outputs = _open_outputs(args, source, log)
+        outputs = _open_outputs(args, source, serve, log)
+        log(f"{source.name}: {_play_options(args, source, outputs, log)}, "
+            f"detector input {input_size[0]}x{input_size[1]}")
     except BaseException:
         source.close()
+        _close_outputs(outputs, log)
         raise
     try:
         with _StopOnSignal(stop, log):

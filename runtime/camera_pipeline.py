@@ -285,9 +285,11 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
     Returns a Summary."""
     log = log or _log_stderr
     stop = stop or threading.Event()
-    # Files queue a few frames at each step; live sources hold one, the newest.
-    depth = 1 if source.live else FILE_QUEUE_DEPTH
-    frames = FrameSlot(keep_all=not source.live, depth=depth)
+    # Files queue a few frames at each step; live sources, and files played in
+    # real time, hold one, the newest.
+    newest_only = source.live or getattr(source, "realtime", False)
+    depth = 1 if newest_only else FILE_QUEUE_DEPTH
+    frames = FrameSlot(keep_all=not newest_only, depth=depth)
     results = FrameSlot(keep_all=True, depth=depth)
     capture = CaptureThread(source, frames, stop, retry_s=retry_s, log=log)
     detect = DetectThread(detector, frames, results, stop)
@@ -338,10 +340,13 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
 def _output(item, outputs, stats, dropped):
     frame, detections = item.frame, item.detections
     image = frame.image()
-    draw_detections(image, detections)
+    annotated = getattr(frame, "annotated", False)  # drawn by the camera itself (camera_hw_mjpeg.py)
+    if not annotated:
+        draw_detections(image, detections)
     stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms)
     snapshot = stats.snapshot(dropped)
-    draw_overlay(image, snapshot)
+    if not annotated:
+        draw_overlay(image, snapshot)
     report = {"frame": frame.index, "time": round(frame.t_capture - stats.t_first_capture, 4), **snapshot,
               "detections": detections}
     for out in outputs:
