@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import select
 import socket
 import sys
 import threading
@@ -76,7 +77,6 @@ class StreamServer:
         self.encoder = CPU_ENCODER
         self._cond = threading.Condition()
         self._stats = {}
-        self._stats_json = b"{}"
         self._pending = None  # newest annotated frame not yet encoded
         self._external = False  # JPEGs come from put_jpeg(), not from encoding write()'s frames
         self._jpeg = None
@@ -110,7 +110,6 @@ class StreamServer:
         stats = {k: v for k, v in report.items() if k != "detections"}
         with self._cond:
             self._stats = stats
-            self._stats_json = json.dumps({**stats, **self.info, "encoder": self.encoder}).encode()
             if self._stream_clients and not self._external:
                 self._pending = image.copy()  # the image's buffer goes back to the camera after this call
                 self._cond.notify_all()
@@ -160,12 +159,12 @@ class StreamServer:
                         self._jpeg, self._jpeg_seq = jpeg.tobytes(), self._jpeg_seq + 1
                         self._cond.notify_all()
 
-    def _next_jpeg(self, after_seq):
-        """The newest JPEG newer than `after_seq`, waiting for it; None when closing."""
+    def _next_jpeg(self, after_seq, wait_s):
+        """The newest JPEG newer than `after_seq` and its number, waiting up to
+        `wait_s` for it; (None, after_seq) after that or when closing."""
         with self._cond:
-            while self._jpeg_seq <= after_seq and not self._closing:
-                self._cond.wait(1.0)
-            if self._closing:
+            self._cond.wait_for(lambda: self._jpeg_seq > after_seq or self._closing, wait_s)
+            if self._closing or self._jpeg_seq <= after_seq:
                 return None, after_seq
             return self._jpeg, self._jpeg_seq
 
@@ -190,7 +189,8 @@ class StreamServer:
     def _stats_body(self):
         with self._cond:
             self.stats_requests += 1
-            return self._stats_json
+            numbers = {**self._stats, **self.info, "encoder": self.encoder, "viewers": self._stream_clients}
+        return json.dumps(numbers).encode()
 
     def _forbidden(self):
         with self._cond:
@@ -354,10 +354,12 @@ def _make_handler(server):
                 self.send_header("Connection", "close")
                 self.end_headers()
                 seq = 0
-                while True:
-                    jpeg, seq = server._next_jpeg(seq)
+                while not server._closing:
+                    jpeg, seq = server._next_jpeg(seq, wait_s=0.5)
+                    if self._client_gone():
+                        return  # its place is free at once, not after the next failed write
                     if jpeg is None:
-                        return
+                        continue
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode())
                     self.wfile.write(jpeg)
                     self.wfile.write(b"\r\n")
@@ -366,6 +368,14 @@ def _make_handler(server):
                 return  # the browser went away, or stopped reading for client_timeout_s (a timeout)
             finally:
                 server._leave_stream()
+
+        def _client_gone(self):
+            """True once the client closed its end (a stream client sends nothing after its request)."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def log_message(self, format, *args):  # no access log on stderr
             pass

@@ -103,7 +103,8 @@ def test_page_stats_and_404(served):
     status, ctype, body = _get(server, "/stats.json")
     first = json.loads(body)
     assert status == 200 and ctype == "application/json"
-    assert set(first) == {"frame", "time", "frames", "fps", "latency_ms", "inference_ms", "faces", "dropped", "encoder"}
+    assert set(first) == {"frame", "time", "frames", "fps", "latency_ms", "inference_ms", "faces", "dropped", "encoder",
+                          "viewers"}
     assert first["encoder"] == "OpenCV cv2.imencode (CPU)"
     time.sleep(0.2)
     later = json.loads(_get(server, "/stats.json")[2])
