@@ -232,26 +232,27 @@ def run(args, detector=None):
     from facedge.runtime.camera_sources import make_source
 
     serve = _serve_options(args)
-    if detector is None:
-        detector = _make_detector(args)
-    input_size = tuple(args.input_size or detector.input_size)
-    source = make_source(args.source, lores_size=input_size, size=args.size)
     stop = threading.Event()
-    outputs = []
-    try:
-        outputs = _open_outputs(args, source, serve, log)
-        log(f"{source.name}: {_play_options(args, source, outputs, log)}, "
-            f"detector input {input_size[0]}x{input_size[1]}")
-    except BaseException:
-        source.close()
-        _close_outputs(outputs, log)
-        raise
-    try:
-        with _StopOnSignal(stop, log):
+    # From here on Ctrl-C stops cleanly, also while starting: the run then ends at once.
+    with _StopOnSignal(stop, log):
+        if detector is None:
+            detector = _make_detector(args)
+        input_size = tuple(args.input_size or detector.input_size)
+        source = make_source(args.source, lores_size=input_size, size=args.size)
+        outputs = []
+        try:
+            outputs = _open_outputs(args, source, serve, log)
+            log(f"{source.name}: {_play_options(args, source, outputs, log)}, "
+                f"detector input {input_size[0]}x{input_size[1]}")
+        except BaseException:
+            source.close()
+            _close_outputs(outputs, log)
+            raise
+        try:
             summary = run_pipeline(source, detector, outputs, stop=stop, max_frames=args.max_frames,
                                    duration=args.duration, log=log, status_every_s=5.0)
-    finally:
-        _close_outputs(outputs, log)
+        finally:
+            _close_outputs(outputs, log)
     log(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
         f"mean latency {summary.mean_latency_ms:.0f} ms, {summary.dropped} frames dropped to stay current")
     return 0

@@ -208,6 +208,9 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     max_connections = DEFAULT_MAX_CLIENTS + SPARE_CONNECTIONS
+    # socketserver's default backlog of 5 drops the SYNs of a browser opening a
+    # few sockets at once, which then wait a second for their retry.
+    request_queue_size = 64
 
     def __init__(self, *args, **kwargs):
         self._open = 0
@@ -257,6 +260,8 @@ def _make_handler(server):
 
         def handle_one_request(self):
             """BaseHTTPRequestHandler's, with bounded request line and headers."""
+            # What parse_request would set, for answers refused before it runs.
+            self.command, self.requestline, self.request_version = None, "", "HTTP/1.1"
             try:
                 line = self.rfile.readline(MAX_REQUEST_LINE + 1)
                 if not line:

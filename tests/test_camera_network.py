@@ -198,3 +198,63 @@ def test_a_token_from_the_environment_is_asked_for_and_not_printed(clip, tmp_pat
         assert camera.stop() == 0
     assert not any(token in line for line in camera.stderr)
     assert any("?token=<the token from FACEDGE_CAMERA_TOKEN>" in line for line in camera.stderr)
+
+
+# --- bad input and notes, through the CLI in this process (stand-in detector) -------------------
+
+def _camera(args, capsys):
+    import camera_fakes
+
+    code = camera_fakes.main(["--", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--token", ""], "--token: 0 characters; a token needs at least 16"),
+    (["--token", "0123456789abcde"], "--token: 15 characters; a token needs at least 16"),
+    (["--max-clients", "0"], "--max-clients 0: expected at least 1 (stream viewers at once)"),
+    (["--no-auth", "--token", "0123456789abcdefg"], "--no-auth and --token: choose one"),
+], ids=["empty-token", "short-token", "max-clients-0", "no-auth-and-token"])
+def test_bad_serve_options_are_one_line_errors_before_anything_opens(clip, capsys, monkeypatch, args, message):
+    monkeypatch.delenv("FACEDGE_CAMERA_TOKEN", raising=False)
+    code, out, err = _camera(["--source", clip, "--serve", "127.0.0.2:0", *args], capsys)
+    assert code == 1 and err == f"facedge camera: error: {message}" + err[len("facedge camera: error: ") + len(message):]
+    assert err.startswith(f"facedge camera: error: {message}") and err.count("\n") == 1, err
+    assert "serving on" not in err and out == ""
+
+
+def test_a_short_token_in_the_environment_is_refused(clip, capsys, monkeypatch):
+    monkeypatch.setenv("FACEDGE_CAMERA_TOKEN", "tooshort")
+    code, _, err = _camera(["--source", clip, "--serve", "127.0.0.2:0"], capsys)
+    assert code == 1 and err.startswith("facedge camera: error: FACEDGE_CAMERA_TOKEN: 8 characters; a token needs "
+                                        "at least 16") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["--token", "--no-auth", "--max-clients"])
+def test_serve_options_without_serve_are_refused(clip, capsys, flag):
+    value = {"--token": ["0123456789abcdefg"], "--max-clients": ["2"]}.get(flag, [])
+    code, _, err = _camera(["--source", clip, flag, *value, "--max-frames", "1"], capsys)
+    assert code == 1 and err == f"facedge camera: error: {flag}: only with --serve\n"
+
+
+def test_json_runs_get_every_frame_fast_unless_asked_for_realtime(clip, capsys):
+    code, out, err = _camera(["--source", clip, "--json", "--max-frames", "3"], capsys)
+    assert code == 0 and f"facedge camera: {clip}: file (as fast as possible), detector input" in err
+    assert [json_line["frame"] for json_line in map(__import__("json").loads, out.splitlines())] == [0, 1, 2]
+    code, out, err = _camera(["--source", clip, "--json", "--realtime", "--loop", "--max-frames", "2"], capsys)
+    assert code == 0 and f"facedge camera: {clip}: file (realtime) at 10 fps, looping, detector input" in err
+
+
+def test_realtime_and_loop_with_a_camera_are_ignored_with_a_note(capsys, monkeypatch):
+    import sys
+
+    import fake_picamera2
+
+    fake_picamera2.world.reset()
+    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
+    code, _, err = _camera(["--source", "picamera2", "--realtime", "--loop", "--max-frames", "3"], capsys)
+    assert code == 0, err
+    assert "facedge camera: --realtime: picamera2 camera 0 is live, its frames come at its own pace; ignored\n" in err
+    assert "facedge camera: --loop: picamera2 camera 0 is live; ignored\n" in err
+    assert "picamera2 camera 0: live camera, detector input 320x240" in err
