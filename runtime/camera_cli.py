@@ -111,7 +111,7 @@ def _serve_options(args):
 
 def _open_outputs(args, source, serve, log):
     from facedge.runtime.camera_outputs import JsonLinesOutput, Recorder, WindowOutput, display_available
-    from facedge.runtime.camera_server import StreamServer, print_serving
+    from facedge.runtime.camera_server import StreamServer
 
     outputs = []
     try:
@@ -120,9 +120,8 @@ def _open_outputs(args, source, serve, log):
         if serve:
             host, port, token, origin, max_clients = serve
             server = StreamServer(host, port, title=f"facedge camera: {source.name}", token=token,
-                                  max_clients=max_clients)
+                                  token_origin=origin, max_clients=max_clients)
             outputs.append(server)
-            print_serving(server, token_origin=origin)
             _use_camera_encoder(source, server, outputs, log)
         if args.json:
             outputs.append(JsonLinesOutput())
@@ -182,10 +181,17 @@ def _play_options(args, source, outputs, log):
         details += f" at {rate}"
     if getattr(source, "loop", False):
         details += ", looping"
+    return details
+
+
+def _announce_server(source, outputs):
+    """The stats page's word for the source, then the ready URL: once everything is set."""
+    from facedge.runtime.camera_server import StreamServer, print_serving
+
     for out in outputs:
         if isinstance(out, StreamServer):
             out.info["source"] = source.mode
-    return details
+            print_serving(out, token_origin=out.token_origin)
 
 
 def _close_outputs(outputs, log):
@@ -244,6 +250,7 @@ def run(args, detector=None):
             outputs = _open_outputs(args, source, serve, log)
             log(f"{source.name}: {_play_options(args, source, outputs, log)}, "
                 f"detector input {input_size[0]}x{input_size[1]}")
+            _announce_server(source, outputs)
         except BaseException:
             source.close()
             _close_outputs(outputs, log)

@@ -64,9 +64,11 @@ def parse_serve(text):
 
 
 class StreamServer:
-    """`token`: None serves everyone; a string is asked of every request."""
+    """`token`: None serves everyone; a string is asked of every request.
+    `token_origin`: where the user's token came from (e.g. "--token"), so that
+    it is not printed; None for one made for this run."""
 
-    def __init__(self, host="127.0.0.1", port=0, title="facedge camera", token=None,
+    def __init__(self, host="127.0.0.1", port=0, title="facedge camera", token=None, token_origin=None,
                  max_clients=DEFAULT_MAX_CLIENTS, client_timeout_s=CLIENT_TIMEOUT_S):
         if max_clients < 1:
             raise FacedgeError(f"--max-clients {max_clients}: expected at least 1 stream client")
@@ -91,7 +93,7 @@ class StreamServer:
             raise FacedgeError(f"--serve {host}:{port}: cannot listen ({e.strerror or e})") from e
         self._httpd.max_connections = max_clients + SPARE_CONNECTIONS
         self.host, self.port = self._httpd.server_address[:2]
-        self.token = token
+        self.token, self.token_origin = token, token_origin
         self._auth = TokenCheck(token, self.port) if token is not None else None
         self._threads = [threading.Thread(target=self._httpd.serve_forever, name="facedge-http", daemon=True),
                          threading.Thread(target=self._encode_loop, name="facedge-jpeg", daemon=True)]
