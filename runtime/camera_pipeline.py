@@ -8,7 +8,9 @@ The capture thread never waits for the detector: a live frame that arrives while
 the previous one is still waiting is replaced (and released back to the camera),
 so detection always starts on the newest frame and the pipeline never falls
 behind. A file is not live: every frame is processed, in order; the capture
-thread decodes a few frames ahead and then waits for the detector.
+thread decodes a few frames ahead and then waits for the detector. A file
+played in real time (`source.realtime`, --realtime) hands its frames out at its
+own rate and is treated like a live source.
 
 Drawing and the outputs run beside the detection of the next frame rather than
 after it: detection, the slow part, starts again as soon as it has handed its
