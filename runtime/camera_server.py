@@ -171,13 +171,18 @@ class StreamServer:
             return self._jpeg, self._jpeg_seq
 
     def _join_stream(self):
-        """Take a stream place; False when all `max_clients` are taken."""
+        """Take a stream place: the number of the JPEG to send after (the newest
+        one is sent at once unless it is stale), or None when all `max_clients`
+        places are taken."""
         with self._cond:
             if self._stream_clients >= self.max_clients:
                 self.refused[503] += 1
-                return False
+                return None
+            # Frames are encoded on the CPU only while someone watches: the JPEG
+            # left from the last viewer may be minutes old.
+            stale = not self._external and self._stream_clients == 0
             self._stream_clients += 1
-            return True
+            return self._jpeg_seq if stale else max(self._jpeg_seq - 1, 0)
 
     def _leave_stream(self):
         with self._cond:
@@ -349,7 +354,8 @@ def _make_handler(server):
 
         def _stream(self):
             self.close_connection = True
-            if not server._join_stream():
+            seq = server._join_stream()
+            if seq is None:
                 self._send(503, "text/plain; charset=utf-8",
                            f"{server.max_clients} viewers already; try again later\n".encode(),
                            [("Retry-After", "10"), ("Connection", "close")])
@@ -360,7 +366,6 @@ def _make_handler(server):
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                seq = 0
                 while not server._closing:
                     jpeg, seq = server._next_jpeg(seq, wait_s=0.5)
                     if self._client_gone():
