@@ -91,7 +91,8 @@ class OpenCVSource:
     def mode(self):
         """What the stats page says about the source."""
         if self.live:
-            return "live camera" if isinstance(self.target, int) or _DEV_VIDEO.match(str(self.target)) else "live stream"
+            camera = isinstance(self.target, int) or _DEV_VIDEO.match(str(self.target))
+            return "live camera" if camera else "live stream"
         return "file (realtime)" if self.realtime else "file (as fast as possible)"
 
     @property

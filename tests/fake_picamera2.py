@@ -252,7 +252,10 @@ class Picamera2:
         world.log.append(("start_encoder", type(encoder).__name__, name))
 
     def stop_encoder(self, encoders=None):
-        chosen = list(self.encoders) if encoders is None else [encoders] if isinstance(encoders, Encoder) else list(encoders)
+        if encoders is None:
+            chosen = list(self.encoders)
+        else:
+            chosen = [encoders] if isinstance(encoders, Encoder) else list(encoders)
         for encoder in chosen:
             encoder.stop()
         with self._lock:

@@ -220,7 +220,7 @@ def _camera(args, capsys):
 def test_bad_serve_options_are_one_line_errors_before_anything_opens(clip, capsys, monkeypatch, args, message):
     monkeypatch.delenv("FACEDGE_CAMERA_TOKEN", raising=False)
     code, out, err = _camera(["--source", clip, "--serve", "127.0.0.2:0", *args], capsys)
-    assert code == 1 and err == f"facedge camera: error: {message}" + err[len("facedge camera: error: ") + len(message):]
+    assert code == 1
     assert err.startswith(f"facedge camera: error: {message}") and err.count("\n") == 1, err
     assert "serving on" not in err and out == ""
 
