@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facedge.runtime.camera_pipeline import Detections
-from facedge.runtime.camera_server import BOUNDARY, StreamServer
-from facedge.runtime.errors import FacedgeError
+from facedge.runtime.camera.pipeline import Detections
+from facedge.runtime.camera.server import BOUNDARY, StreamServer
+from facedge.base.errors import FacedgeError
 
 
 def _frame(i):

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.runtime.camera_draw import draw_detections, draw_overlay
-from facedge.runtime.camera_sources import SourceLost
+from facedge.runtime.camera.draw import draw_detections, draw_overlay
+from facedge.runtime.camera.sources import SourceLost
 
 _END = object()  # the slot's marker for "no more frames"
 

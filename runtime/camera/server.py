@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 JPEG_QUALITY = 80
 BOUNDARY = "facedgeframe"
