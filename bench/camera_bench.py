@@ -32,11 +32,11 @@ from pathlib import Path
 
 import cv2
 
-from facedge.runtime.camera_cli import DEFAULT_THREADS
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_sources import OpenCVSource
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import shared_dir
+from facedge.runtime.camera.app import DEFAULT_THREADS
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.sources import OpenCVSource
+from facedge.base.errors import FacedgeError
+from facedge.base.dev_shared import shared_dir
 
 TARGET_SHARE = 0.95
 FLAT_MB = 4.0  # resident memory may wander this much after warm-up (allocator noise), not grow

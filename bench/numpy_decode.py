@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 CENTER_VARIANCE = 0.1
 SIZE_VARIANCE = 0.2

@@ -44,7 +44,7 @@ def main(argv=None):
     import cv2
 
     import facedge
-    from facedge.runtime.paths import require_shared
+    from facedge.base.dev_shared import require_shared
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model directory or cached name")

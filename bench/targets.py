@@ -14,9 +14,10 @@ from pathlib import Path
 
 from facedge.bench import numpy_decode
 from facedge.bench.peers import PEERS
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
-from facedge.runtime.paths import models_dir, shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
+from facedge.base.dev_shared import shared_dir
+from facedge.base.paths import models_dir
 
 # What `facedge convert` makes when given no checkpoint (ULFD version-RFB-320).
 DEFAULT_MODEL = "version-RFB-320"
@@ -62,7 +63,7 @@ def resolve_models(names) -> tuple:
     """([BenchModel], notes) for the MODEL arguments: a model directory, a convert output
     folder (each precision in it), a cached name ('version-RFB-320' for each of its
     precisions, 'version-RFB-320-int8' for one). None: the default model's cached ones."""
-    from facedge.runtime.model_dir import resolve_model
+    from facedge.base.model_dir import resolve_model
 
     notes = []
     if not names:

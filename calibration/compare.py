@@ -85,7 +85,7 @@ def ranked_agreement(refs, gots) -> float:
     int8 model ranks a detection on every fp32 face above every detection fp32 did not
     make. Its shortfall is the AP an int8 model loses relative to fp32, measured on as
     many faces as the calibration images hold instead of WIDER val's few labelled ones."""
-    from facedge.bench.wider_ap import voc_ap
+    from facedge.bench.wider.ap import voc_ap
 
     scores, hits, faces = [], [], 0
     for ref, got in zip(refs, gots):

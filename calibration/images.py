@@ -15,8 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.dev_shared import shared_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 WIDER_SPLITS = ("WIDER_train", "WIDER_test", "WIDER_val")  # preferred first: val is what AP is measured on

@@ -34,8 +34,8 @@ from facedge.calibration.compare import Agreement
 from facedge.calibration.stats import collect, ordered_map
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import TrialModels, write_model_dir
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
 
 DEFAULT_COUNT = 200
 DEFAULT_METHOD = "percentile"
@@ -274,7 +274,7 @@ def _eval_root(eval_dir):
     root = evaluate.default_eval_dir() if eval_dir is None else Path(eval_dir)
     if root is None:
         return None
-    from facedge.bench.wider_gt import load_wider_val
+    from facedge.bench.wider.gt import load_wider_val
 
     load_wider_val(root)  # a bad folder fails now, not after calibrating
     return root

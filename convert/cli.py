@@ -8,7 +8,7 @@ import importlib.util
 import sys
 
 from facedge.convert.families import NAMES
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 # import name -> what pip calls it; all come with `pip install 'facedge[convert]'`
 CONVERT_DEPENDENCIES = {"torch": "torch", "onnx": "onnx", "onnxsim": "onnxsim", "onnxruntime": "onnxruntime",
@@ -61,7 +61,7 @@ def run(args) -> int:
     _summary(result, cached=args.output is None)
     if args.int8:
         from facedge.calibration import quantize as calibration
-        from facedge.calibration.cli import summary
+        from facedge.calibration.summary import summary
 
         report = calibration.quantize(
             result.model_dir, result.out_dir, calib=args.calib,

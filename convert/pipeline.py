@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedge.convert import checkpoint, families, ncnn_export, onnx_export, report, verify
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, write_model_info
-from facedge.runtime.paths import models_dir, shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, write_model_info
+from facedge.base.dev_shared import shared_dir
+from facedge.base.paths import models_dir
 
 ONNX_FILE = "model.onnx"
 DEMO_IMAGES = Path("images") / "ultraface-demo"  # inside the shared data folder

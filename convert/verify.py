@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from facedge.convert.families.ssd import iou_matrix, reference_detect
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.progress import progress
+from facedge.base.errors import FacedgeError
+from facedge.base.progress import progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MAX_IMAGES = 24

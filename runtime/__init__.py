@@ -1,10 +1,10 @@
 """facedge.runtime: the Detector (C++ core on ncnn), model directories, the camera demo."""
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 def __getattr__(name):
-    # Detector imports the compiled core; keep `import facedge.runtime.model_dir` light.
+    # Detector imports the compiled core; keep `import facedge.base.model_dir` light.
     if name in ("Detector", "DetectionResult"):
         from facedge.runtime import detector
 

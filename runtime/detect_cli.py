@@ -2,9 +2,7 @@
 saved as annotated images."""
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -24,18 +22,12 @@ def configure_parser(p):
 def _write_image(path: Path, image):
     import cv2
 
+    from facedge.base.atomic import atomic_write_bytes
+
     ok, data = cv2.imencode(path.suffix or ".jpg", image)
     if not ok:
         raise OSError(f"{path}: could not encode image")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data.tobytes())
 
 
 def run(args):
@@ -43,7 +35,7 @@ def run(args):
 
     from facedge.runtime.detector import Detector
     from facedge.runtime.draw import draw_detections
-    from facedge.runtime.errors import FacedgeError
+    from facedge.base.errors import FacedgeError
 
     detector = Detector(args.model, threads=args.threads, input_size=args.input_size, score_threshold=args.score_threshold,
                         iou_threshold=args.iou_threshold, top_k=args.top_k, nms=args.nms)

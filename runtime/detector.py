@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE, read_model_info, resolve_model
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info, resolve_model
 
 try:
     from facedge import _core

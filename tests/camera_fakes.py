@@ -1,4 +1,5 @@
-"""Helpers for the camera tests: a stand-in detector that finds bright squares,
+"""Helpers for the camera tests: a synthetic source (a moving bright square), a
+stand-in detector that finds bright squares,
 the demo video maker, the real-detector helpers (skip without the C++ core; a
 model directory for the upstream RFB-320 files), and a `facedge camera` runner
 that uses the stand-in detector.
@@ -27,6 +28,68 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from facedge.runtime.camera.sources import Frame, SourceLost
+
+
+class SyntheticSource:
+    """A test pattern: a white square (the "face") gliding over a dark background.
+    `square_box(i)` is where frame i has it, so tests can check coordinates.
+
+    fps paces it like a camera (live); fps=None hands frames out as fast as they
+    are taken, like a file, ending after `frames`. `lose_at`: frame number at which
+    it raises SourceLost once, as an unplugged camera would; it opens again."""
+
+    def __init__(self, size=(640, 480), fps=30.0, frames=None, lose_at=None, square=80):
+        self.size = tuple(size)
+        self.fps = fps
+        self.live = fps is not None
+        self.frames = frames
+        self.lose_at = lose_at
+        self.square = square
+        self.name = "synthetic"
+        self.opened = 0
+        self._index = 0
+        self._next_t = None
+        self._is_open = False
+
+    def square_box(self, index):
+        w, h = self.size
+        x = (index * 7) % (w - self.square)
+        y = h // 3
+        return (x, y, x + self.square, y + self.square)
+
+    def open(self):
+        self.opened += 1
+        self._is_open = True
+        self._next_t = time.monotonic()
+
+    def read(self):
+        if not self._is_open:
+            raise SourceLost("synthetic: read while closed")
+        if self.frames is not None and self._index >= self.frames:
+            return None
+        if self.lose_at is not None and self._index == self.lose_at:
+            self.lose_at = None
+            self._index += 1
+            raise SourceLost("synthetic: stopped delivering frames")
+        if self.fps:
+            self._next_t += 1.0 / self.fps
+            delay = self._next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                self._next_t = time.monotonic()
+        w, h = self.size
+        image = np.full((h, w, 3), 40, np.uint8)
+        x1, y1, x2, y2 = self.square_box(self._index)
+        image[y1:y2, x1:x2] = 255
+        frame = Frame(self._index, time.monotonic(), image)
+        self._index += 1
+        return frame
+
+    def close(self):
+        self._is_open = False
 
 
 class FakeResult:
@@ -135,7 +198,7 @@ def require_core():
 def reference_model_dir(folder, param, bin_):
     """A facedge model directory for the upstream ULFD RFB-320 ncnn files (linked, not
     copied): ultraface-rfb, 320x240, RGB, (x - 127) / 128, blobs input/scores/boxes."""
-    from facedge.runtime.model_dir import ModelInfo, write_model_info
+    from facedge.base.model_dir import ModelInfo, write_model_info
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,8 +222,8 @@ def main(argv):
     if argv[:1] == ["--"]:
         argv = argv[1:]
     from facedge.cli import build_parser
-    from facedge.runtime import camera_cli
-    from facedge.runtime.errors import FacedgeError
+    from facedge.runtime.camera import cli as camera_cli
+    from facedge.base.errors import FacedgeError
 
     args = build_parser().parse_args(["camera", *argv])
     try:

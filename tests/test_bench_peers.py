@@ -10,8 +10,8 @@ import pytest
 from bench_fixtures import ULFD_INPUT, converted_rfb, ulfd_output  # noqa: F401 (fixtures)
 from facedge.bench import numpy_decode
 from facedge.bench.peers import make_runner
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import read_model_info
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import read_model_info
 
 
 def _job(runtime, model_dir, onnx=None, **extra):

@@ -4,7 +4,7 @@ import pytest
 
 from bench_fixtures import make_model_dir, ulfd_output, ulfd_two_precisions  # noqa: F401 (fixtures)
 from facedge.bench import targets
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The token rules of `--serve` (runtime/camera_auth.py): when one is asked for,
+"""The token rules of `--serve` (runtime/camera/auth.py): when one is asked for,
 where it comes from, which tokens are refused at start, and what carries it."""
 
 import email.message
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from facedge.runtime.camera_auth import TOKEN_ENV, TokenCheck, check_token, choose_token, needs_token, new_token
-from facedge.runtime.errors import FacedgeError
+from facedge.runtime.camera.auth import TOKEN_ENV, TokenCheck, check_token, choose_token, needs_token, new_token
+from facedge.base.errors import FacedgeError
 
 GOOD = "abcdefghijklmnop-0123456789"
 

@@ -1,4 +1,4 @@
-"""--serve from a Pi camera through picamera2's MJPEGEncoder (runtime/camera_hw_mjpeg.py),
+"""--serve from a Pi camera through picamera2's MJPEGEncoder (runtime/camera/hw_mjpeg.py),
 against tests/fake_picamera2.py: a STAND-IN that follows picamera2's encoder API
 (start_encoder, FileOutput, post_callback, MappedArray) and models a Pi 4's
 VideoCore codec and a Pi 5 without one. There is no camera and no VideoCore here:
@@ -16,11 +16,11 @@ import pytest
 import fake_picamera2
 from camera_fakes import FakeDetector
 from camera_http import MjpegStream, ServedCamera, get
-from facedge.runtime import camera_pipeline
-from facedge.runtime.camera_hw_mjpeg import HW_ENCODER, CameraMjpegStream, hardware_mjpeg_unavailable
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_server import CPU_ENCODER, StreamServer
-from facedge.runtime.camera_sources import Picamera2Source, make_source
+from facedge.runtime.camera import pipeline as camera_pipeline
+from facedge.runtime.camera.hw_mjpeg import HW_ENCODER, CameraMjpegStream, hardware_mjpeg_unavailable
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.server import CPU_ENCODER, StreamServer
+from facedge.runtime.camera.sources import Picamera2Source, make_source
 
 SQUARE = 480 // 6  # the stand-in scene's white square at 640x480; it moves 5 px a frame
 

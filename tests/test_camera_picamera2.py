@@ -12,9 +12,9 @@ import pytest
 
 import fake_picamera2
 from camera_fakes import FakeDetector, require_core
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_sources import Picamera2Source, make_source, picamera2_available
-from facedge.runtime.errors import FacedgeError
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.sources import Picamera2Source, make_source, picamera2_available
+from facedge.base.errors import FacedgeError
 
 
 @pytest.fixture

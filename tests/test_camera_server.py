@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facedge.runtime.camera_pipeline import Detections
-from facedge.runtime.camera_server import BOUNDARY, StreamServer
-from facedge.runtime.errors import FacedgeError
+from facedge.runtime.camera.pipeline import Detections
+from facedge.runtime.camera.server import BOUNDARY, StreamServer
+from facedge.base.errors import FacedgeError
 
 
 def _frame(i):
@@ -247,7 +247,7 @@ def test_a_client_that_stops_reading_is_dropped_and_its_place_freed():
 
 
 def test_connections_beyond_the_bound_get_503_and_are_closed():
-    from facedge.runtime.camera_server import SPARE_CONNECTIONS
+    from facedge.runtime.camera.server import SPARE_CONNECTIONS
 
     server = StreamServer("127.0.0.1", 0, max_clients=1, client_timeout_s=5.0)
     idle = []

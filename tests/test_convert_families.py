@@ -11,7 +11,7 @@ from facedge.convert import families  # noqa: E402
 from facedge.convert.checkpoint import load_state_dict  # noqa: E402
 from facedge.convert.families.export_wrapper import ExportWrapper  # noqa: E402
 from facedge.convert.families.ssd import decode_boxes, decode_landmarks, reference_detect  # noqa: E402
-from facedge.runtime.errors import FacedgeError  # noqa: E402
+from facedge.base.errors import FacedgeError  # noqa: E402
 
 pytestmark = pytest.mark.convert
 

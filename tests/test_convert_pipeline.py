@@ -19,8 +19,8 @@ from facedge.convert.checkpoint import load_state_dict  # noqa: E402
 from facedge.convert.families.export_wrapper import ExportWrapper  # noqa: E402
 from facedge.convert.families.ssd import reference_detect  # noqa: E402
 from facedge.convert.verify import match_faces  # noqa: E402
-from facedge.runtime.errors import FacedgeError  # noqa: E402
-from facedge.runtime.model_dir import read_model_info, resolve_model  # noqa: E402
+from facedge.base.errors import FacedgeError  # noqa: E402
+from facedge.base.model_dir import read_model_info, resolve_model  # noqa: E402
 
 pytestmark = [pytest.mark.convert, pytest.mark.slow]
 

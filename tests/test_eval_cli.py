@@ -13,12 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from facedge.bench import wider_cli
-from facedge.bench.wider_ap import evaluate
-from facedge.bench.wider_gt import SETTINGS, find_val_images, load_wider_val
-from facedge.bench.wider_predictions import read_predictions
+from facedge.bench.wider import run as wider_run
+from facedge.bench.wider.ap import evaluate
+from facedge.bench.wider.gt import SETTINGS, find_val_images, load_wider_val
+from facedge.bench.wider.predictions import read_predictions
 from facedge.cli import main
-from facedge.runtime.model_dir import ModelInfo, write_model_info
+from facedge.base.model_dir import ModelInfo, write_model_info
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def fake(monkeypatch, gt_by_image):
             made.append(FakeDetector(gt_by_image, options, noisy))
             return made[-1]
 
-        monkeypatch.setattr(wider_cli, "open_detector", open_detector)
+        monkeypatch.setattr(wider_run, "open_detector", open_detector)
         return made
 
     return factory
@@ -178,8 +178,8 @@ def test_max_side_keeps_the_aspect(capsys, wider, model_dir, fake):
         height, width = shape[:2]
         assert w % 32 == 0 and h % 32 == 0
         assert max(w, h) == 640 and abs(w / h - width / height) < 0.1, (name, shape, (w, h))
-    assert wider_cli.keep_aspect_size(1024, 683, 640) == (640, 416)
-    assert wider_cli.keep_aspect_size(1024, 1366, 640) == (480, 640)
+    assert wider_run.keep_aspect_size(1024, 683, 640) == (640, 416)
+    assert wider_run.keep_aspect_size(1024, 1366, 640) == (480, 640)
 
 
 def test_text_report(capsys, wider, model_dir, fake):

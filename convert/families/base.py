@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from facedge.convert.families.ssd import PriorSpec
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 SETTINGS = ("easy", "medium", "hard")
 GT_TXT = Path("wider_face_split") / "wider_face_val_bbx_gt.txt"

@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 class SourceLost(Exception):
@@ -175,7 +174,7 @@ class Picamera2Source:
     queued frame and is released unseen.
 
     A stream fed by the camera itself (the hardware JPEG encoder for --serve, see
-    camera_hw_mjpeg.py) is added with `add_camera_stream()`: it is attached to
+    hw_mjpeg.py) is added with `add_camera_stream()`: it is attached to
     every camera this source opens, and detached before the camera stops."""
 
     # The pipeline holds up to four requests (waiting for detection, in detection,
@@ -342,69 +341,6 @@ def picamera2_available():
     except Exception:
         return False
     return any("/usb" not in str(c.get("Id", "")) for c in cameras)
-
-
-# --- synthetic: a moving bright square, for tests ------------------------------------
-
-class SyntheticSource:
-    """A test pattern: a white square (the "face") gliding over a dark background.
-    `square_box(i)` is where frame i has it, so tests can check coordinates.
-
-    fps paces it like a camera (live); fps=None hands frames out as fast as they
-    are taken, like a file, ending after `frames`. `lose_at`: frame number at which
-    it raises SourceLost once, as an unplugged camera would; it opens again."""
-
-    def __init__(self, size=(640, 480), fps=30.0, frames=None, lose_at=None, square=80):
-        self.size = tuple(size)
-        self.fps = fps
-        self.live = fps is not None
-        self.mode = "live (synthetic)" if self.live else "synthetic (as fast as possible)"
-        self.frames = frames
-        self.lose_at = lose_at
-        self.square = square
-        self.name = "synthetic"
-        self.opened = 0
-        self._index = 0
-        self._next_t = None
-        self._is_open = False
-
-    def square_box(self, index):
-        w, h = self.size
-        x = (index * 7) % (w - self.square)
-        y = h // 3
-        return (x, y, x + self.square, y + self.square)
-
-    def open(self):
-        self.opened += 1
-        self._is_open = True
-        self._next_t = time.monotonic()
-
-    def read(self):
-        if not self._is_open:
-            raise SourceLost("synthetic: read while closed")
-        if self.frames is not None and self._index >= self.frames:
-            return None
-        if self.lose_at is not None and self._index == self.lose_at:
-            self.lose_at = None
-            self._index += 1
-            raise SourceLost("synthetic: stopped delivering frames")
-        if self.fps:
-            self._next_t += 1.0 / self.fps
-            delay = self._next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                self._next_t = time.monotonic()
-        w, h = self.size
-        image = np.full((h, w, 3), 40, np.uint8)
-        x1, y1, x2, y2 = self.square_box(self._index)
-        image[y1:y2, x1:x2] = 255
-        frame = Frame(self._index, time.monotonic(), image)
-        self._index += 1
-        return frame
-
-    def close(self):
-        self._is_open = False
 
 
 # --- choosing a source from --source ---------------------------------------------------

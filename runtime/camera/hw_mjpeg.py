@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import io
 
-from facedge.runtime.camera_draw import draw_detections, draw_overlay
+from facedge.runtime.camera.draw import draw_detections, draw_overlay
 
 HW_ENCODER = "VideoCore MJPEG (picamera2 MJPEGEncoder)"
 
@@ -81,7 +81,7 @@ class CameraMjpegStream:
         from picamera2.encoders import MJPEGEncoder
         from picamera2.outputs import FileOutput
 
-        from facedge.runtime.camera_sources import import_picamera2
+        from facedge.runtime.camera.sources import import_picamera2
 
         self._mapped_array = import_picamera2()[1]
         try:

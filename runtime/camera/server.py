@@ -12,7 +12,7 @@ is ready for one, so a slow client skips frames instead of queueing them. A
 camera with its own JPEG encoder (picamera2's MJPEGEncoder on a Pi 4) hands its
 JPEGs in through `put_jpeg()` instead, and nothing is encoded on the CPU.
 
-Safe on a network (see camera_auth.py for the token):
+Safe on a network (see auth.py for the token):
 - with a token, every route answers 403 without it, with no detail;
 - at most `max_clients` streams at once; the next viewer gets 503 at once;
 - a client that stops reading is dropped after `client_timeout_s` (its writes
@@ -35,8 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 
-from facedge.runtime.camera_auth import TokenCheck
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
+from facedge.runtime.camera.auth import TokenCheck
 
 JPEG_QUALITY = 80
 BOUNDARY = "facedgeframe"

@@ -1,7 +1,7 @@
-"""One measured workload for the A72 instruction-count benchmark (bench/a72_insn_count.py
+"""One measured workload for the A72 instruction-count benchmark (bench/a72/insn_count.py
 runs it under qemu-aarch64 -cpu cortex-a72 with an instruction-counting plugin).
 
-    python -m facedge.bench.a72_workload PATH MODEL_DIR FRAME.npy ITERATIONS
+    python bench/a72/workload.py PATH MODEL_DIR FRAME.npy ITERATIONS
 
 Sets up PATH for the model, then calls it ITERATIONS times on the frame (a BGR uint8
 array saved with numpy, so that no JPEG decoder runs in the guest), one thread:
@@ -61,7 +61,7 @@ def naive_call(model_dir: Path, frame: np.ndarray):
     import ncnn
 
     from facedge.bench import numpy_decode
-    from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE, read_model_info
+    from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info
 
     info = read_model_info(model_dir)
     net = ncnn.Net()
@@ -89,7 +89,7 @@ def naive_call(model_dir: Path, frame: np.ndarray):
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4 or args[0] not in PATHS:
-        raise SystemExit(f"usage: python -m facedge.bench.a72_workload {{{','.join(PATHS)}}} MODEL_DIR FRAME.npy ITERATIONS")
+        raise SystemExit(f"usage: python bench/a72/workload.py {{{','.join(PATHS)}}} MODEL_DIR FRAME.npy ITERATIONS")
     path, model_dir, frame_file, iterations = args[0], Path(args[1]), args[2], int(args[3])
     frame = np.load(frame_file)
     call = {"facedge": facedge_call, "bare": bare_call, "preprocess": preprocess_call,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 class JsonLinesOutput:

@@ -24,7 +24,7 @@ import secrets
 import socket
 from urllib.parse import parse_qsl
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 TOKEN_ENV = "FACEDGE_CAMERA_TOKEN"
 MIN_TOKEN_CHARS = 16

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.runtime.camera_draw import draw_detections, draw_overlay
-from facedge.runtime.camera_sources import SourceLost
+from facedge.runtime.camera.draw import draw_detections, draw_overlay
+from facedge.runtime.camera.sources import SourceLost
 
 _END = object()  # the slot's marker for "no more frames"
 
@@ -342,7 +342,7 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
 def _output(item, outputs, stats, dropped):
     frame, detections = item.frame, item.detections
     image = frame.image()
-    annotated = getattr(frame, "annotated", False)  # drawn by the camera itself (camera_hw_mjpeg.py)
+    annotated = getattr(frame, "annotated", False)  # drawn by the camera itself (hw_mjpeg.py)
     if not annotated:
         draw_detections(image, detections)
     stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms)
