@@ -17,10 +17,11 @@ DEFAULT_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def run_camera(model=DEFAULT_MODEL, source=None, size=None, threads=DEFAULT_THREADS, input_size=None,
-               score_threshold=0.6, serve=None, json_lines=False, record=None, window=True, max_frames=None,
+               score_threshold=None, serve=None, json_lines=False, record=None, window=True, max_frames=None,
                duration=None, detector=None) -> int:
     """`detector` replaces the one made from `model` (tests pass a stand-in); its
-    `input_size` is the size picamera2's small stream is made."""
+    `input_size` is the size picamera2's small stream is made. score_threshold None:
+    the runtime's default."""
     from facedge.runtime.camera.pipeline import _log_stderr as log
     from facedge.runtime.camera.pipeline import run_pipeline
     from facedge.runtime.camera.sources import make_source
