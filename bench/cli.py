@@ -25,7 +25,8 @@ from pathlib import Path
 from facedge.base.errors import FacedgeError
 from facedge.bench import speed, tables, targets, timing
 from facedge.bench.peers import PEERS
-from facedge.bench.speed import DEFAULT_IMAGE, DEFAULT_REPEATS, DEFAULT_WARMUP, MAX_DEFAULT_THREADS
+from facedge.base.sample_photos import BENCH_PHOTO
+from facedge.bench.speed import DEFAULT_REPEATS, DEFAULT_WARMUP, MAX_DEFAULT_THREADS
 
 
 def configure_parser(p):
@@ -37,9 +38,9 @@ def configure_parser(p):
     p.add_argument("--peers", default="all", metavar="LIST",
                    help=f"runtimes to compare with: all (default), none, or some of {','.join(PEERS)}")
     p.add_argument("--yunet", metavar="PATH",
-                   help=f"YuNet ONNX for the yunet peer (default: {targets.YUNET_FILE} in the shared folder)")
+                   help="YuNet ONNX for the yunet peer (opencv_zoo's face_detection_yunet_2023mar.onnx); without it the yunet peer is skipped")
     p.add_argument("--image", metavar="PHOTO",
-                   help=f"photo to detect faces in, resized to each model's input size (default: {DEFAULT_IMAGE} in the shared folder)")
+                   help=f"photo to detect faces in, resized to each model's input size (default: {BENCH_PHOTO}, shipped with facedge)")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
                    help=f"timed frames per runtime and thread count (default {DEFAULT_REPEATS})")
     p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N",
@@ -60,13 +61,10 @@ def _options(args):
     for option in ("json", "csv", "plot"):
         speed.check_output_folder(f"--{option}", getattr(args, option))
     yunet = None
-    if "yunet" in peers:
-        if args.yunet:
-            yunet = Path(args.yunet).expanduser()
-            if not yunet.is_file():
-                raise FacedgeError(f"--yunet {args.yunet}: no such file (expected face_detection_yunet_2023mar.onnx)")
-        else:
-            yunet = targets.default_yunet()
+    if "yunet" in peers and args.yunet:
+        yunet = Path(args.yunet).expanduser()
+        if not yunet.is_file():
+            raise FacedgeError(f"--yunet {args.yunet}: no such file (expected face_detection_yunet_2023mar.onnx)")
     return thread_counts, peers, yunet, speed.image_path_for(args.image)
 
 

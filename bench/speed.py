@@ -10,17 +10,15 @@ import tempfile
 from pathlib import Path
 
 from facedge.base.errors import FacedgeError
-from facedge.base.dev_shared import shared_dir
+from facedge.runtime.detector import default_options
+from facedge.base.sample_photos import bench_photo
 from facedge.bench import machine as machine_info
 from facedge.bench import rounds, tables, targets, timing
 from facedge.bench.peers import OPENMP_BLOCKTIME_MS, YUNET_TOP_K
 
-DEFAULT_IMAGE = Path("images") / "ultraface-demo" / "12.jpg"  # inside the shared folder: 4:3, five faces
 DEFAULT_REPEATS = 60
 DEFAULT_WARMUP = 10
 BATCH = 10  # timed frames per turn of a worker
-SCORE_THRESHOLD = 0.6  # facedge's defaults, for every runtime
-IOU_THRESHOLD = 0.3
 MAX_DEFAULT_THREADS = 4
 BUSY_WARNING = 0.10  # share of the cores' time taken by other processes that makes a run noisy
 
@@ -35,16 +33,13 @@ def check_output_folder(option, path):
 
 
 def image_path_for(arg) -> Path:
+    """--image, else the photo shipped with facedge."""
     if arg:
         p = Path(arg).expanduser()
         if not p.is_file():
             raise FacedgeError(f"--image {arg}: no such file")
         return p
-    root = shared_dir()
-    if root is None or not (root / DEFAULT_IMAGE).is_file():
-        raise FacedgeError("no photo to benchmark on: pass --image PHOTO (a photo with faces), "
-                           "or set FACEDGE_SHARED to the shared data folder")
-    return root / DEFAULT_IMAGE
+    return bench_photo()
 
 
 def _frames(image_path: Path, sizes, folder) -> dict:
@@ -116,12 +111,14 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
     for n in notes:
         _note(n)
 
+    defaults = default_options()  # facedge's, for every runtime
     machine = machine_info.describe()
     before = machine_info.thermal()
     with tempfile.TemporaryDirectory(prefix="facedge-bench-") as folder:
         settings = {"frames": _frames(image_path, [tuple(j["model"]["input_size"]) for j in jobs], folder),
                     "warmup": warmup, "repeats": repeats, "batch": BATCH,
-                    "score_threshold": SCORE_THRESHOLD, "iou_threshold": IOU_THRESHOLD}
+                    "score_threshold": defaults["score_threshold"],
+                    "iou_threshold": defaults["iou_threshold"]}
         records, openmp, other_load = _measure(jobs, thread_counts, allowed, settings, notes)
     after = machine_info.thermal()
     throttled = machine_info.throttled_during(before, after)
@@ -138,8 +135,8 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
         "machine": machine, "thermal": {"before": before, "after": after, "throttled_during": throttled},
         "other_load": other_load,
         "settings": {"image": str(image_path), "repeats": repeats, "warmup": warmup, "batch": BATCH,
-                     "threads": thread_counts, "cores_allowed": allowed, "score_threshold": SCORE_THRESHOLD,
-                     "iou_threshold": IOU_THRESHOLD, "nms": "hard", "openmp_blocktime_ms": OPENMP_BLOCKTIME_MS,
+                     "threads": thread_counts, "cores_allowed": allowed, "score_threshold": defaults["score_threshold"],
+                     "iou_threshold": defaults["iou_threshold"], "nms": "hard", "openmp_blocktime_ms": OPENMP_BLOCKTIME_MS,
                      "omp_wait_policy": {str(t): timing.wait_policy_for(t, allowed) for t in thread_counts},
                      "yunet": str(yunet) if yunet else None, "yunet_top_k": YUNET_TOP_K,
                      "onnxruntime": "intra_op_num_threads=N, inter_op_num_threads=1, sequential, all graph optimizations",

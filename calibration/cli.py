@@ -22,7 +22,7 @@ def configure_parser(p):
                         "a convert output's fp32/ folder)")
     p.add_argument("--calib", metavar="DIR",
                    help="calibration images: a WIDER FACE folder (WIDER_train/, WIDER_test/ ...), any image folder, "
-                        "or a text file listing images (default: the WIDER test samples of the shared data)")
+                        "or a text file listing images (needed)")
     p.add_argument("--calib-count", type=int, default=DEFAULT_COUNT, metavar="N",
                    help=f"images sampled (deterministically) from --calib (default {DEFAULT_COUNT})")
     p.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
@@ -36,7 +36,7 @@ def configure_parser(p):
     ev = p.add_mutually_exclusive_group()
     ev.add_argument("--eval", metavar="DIR",
                     help="WIDER FACE root (wider_face_split/, eval_tools_ground_truth/, WIDER_val/images/) for fp32 vs "
-                         "int8 AP (default: the shared WIDER val images when present)")
+                         "int8 AP (default: none)")
     ev.add_argument("--no-eval", action="store_true", help="skip the WIDER AP evaluation")
     p.add_argument("--table", metavar="FILE", help="apply this ncnn calibration table instead of calibrating")
     p.add_argument("--threads", type=int, metavar="N", help="worker threads (default: CPU cores, at most 4); "

@@ -14,19 +14,11 @@ from facedge.calibration.compare import cosine
 from facedge.calibration.layer_sim import ConvGeometry, forward_float, forward_int8, quantize_values
 from facedge.calibration.ncnn_model import QUANTIZABLE
 from facedge.base.errors import FacedgeError
-from facedge.base.dev_shared import shared_dir
 
 LATENCY_ROUNDS = 30
 
 
 BOOTSTRAP_RESAMPLES = 200
-
-
-def default_eval_dir():
-    shared = shared_dir()
-    if shared is not None and (shared / "wider" / "WIDER_val" / "images").is_dir():
-        return shared / "wider"
-    return None
 
 
 def wider_ap(fp32_dir, int8_dir, wider_root):
@@ -164,7 +156,8 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
         import ncnn
     except ImportError:
         return None
-    from facedge.bench.numpy_decode import FAMILIES, detect, make_priors
+    from facedge.bench.reference_decode import FAMILIES, detect, make_priors
+    from facedge.runtime.detector import default_options
     from facedge.calibration.compare import Agreement
 
     net = ncnn.Net()
@@ -180,9 +173,12 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
     w, h = info.input_size
     priors = make_priors(info.family, w, h) if info.family in FAMILIES else None
 
+    o = default_options()
+
     def faces(blobs):
         boxes, scores, _ = detect(priors, blobs[outputs["scores"]].reshape(len(priors), -1),
-                                  blobs[outputs["boxes"]].reshape(len(priors), 4), (w, h), 0.6, 0.3)
+                                  blobs[outputs["boxes"]].reshape(len(priors), 4), (w, h), o["score_threshold"],
+                                  o["iou_threshold"], o["top_k"])
         return SimpleNamespace(boxes=boxes, scores=scores)
 
     worst, agree = 0.0, Agreement()

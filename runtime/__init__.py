@@ -5,11 +5,11 @@ from facedge.base.errors import FacedgeError
 
 def __getattr__(name):
     # Detector imports the compiled core; keep `import facedge.base.model_dir` light.
-    if name in ("Detector", "DetectionResult"):
+    if name in ("Detector", "DetectionResult", "default_options"):
         from facedge.runtime import detector
 
         return getattr(detector, name)
     raise AttributeError(f"module 'facedge.runtime' has no attribute {name!r}")
 
 
-__all__ = ["Detector", "DetectionResult", "FacedgeError"]
+__all__ = ["Detector", "DetectionResult", "FacedgeError", "default_options"]

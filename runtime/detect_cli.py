@@ -13,10 +13,21 @@ def configure_parser(p):
     p.add_argument("--save", metavar="DIR", help="write annotated copies of the images here")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--input-size", metavar="WxH", help="network input size (default: the model's)")
-    p.add_argument("--score-threshold", type=float, default=0.6)
-    p.add_argument("--iou-threshold", type=float, default=0.3)
-    p.add_argument("--top-k", type=int, default=750)
+    defaults = _runtime_defaults()
+    p.add_argument("--score-threshold", type=float, help=f"minimum face score{defaults.get('score_threshold', '')}")
+    p.add_argument("--iou-threshold", type=float, help=f"NMS overlap threshold{defaults.get('iou_threshold', '')}")
+    p.add_argument("--top-k", type=int, help=f"most faces per image{defaults.get('top_k', '')}")
     p.add_argument("--nms", choices=("hard", "blend"), default="hard")
+
+
+def _runtime_defaults() -> dict:
+    """' (default X)' per option, from the C++ core; empty without a built core."""
+    try:
+        from facedge.runtime.detector import default_options
+
+        return {k: f" (default {v})" for k, v in default_options().items()}
+    except ImportError:
+        return {}
 
 
 def _write_image(path: Path, image):

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from facedge.base.errors import FacedgeError
+from facedge.base.faces import faces_to_json
+from facedge.base.sizes import parse_size
 from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info, resolve_model
 
 try:
@@ -23,6 +25,15 @@ except ImportError as e:  # pragma: no cover - only in a source tree without a b
     _core_error = e
 
 PIXEL_FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray")
+
+
+def default_options() -> dict:
+    """The C++ core's default detection options (facedge::DetectorOptions in
+    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The
+    one place these numbers live; every command and report reads them from here."""
+    o = _require_core().DetectorOptions()
+    return {"score_threshold": round(o.score_threshold, 6), "iou_threshold": round(o.iou_threshold, 6),
+            "top_k": o.top_k, "nms": o.nms}
 
 
 def _require_core():
@@ -48,23 +59,15 @@ class DetectionResult:
         return len(self.scores)
 
     def to_list(self):
-        """JSON-ready: one dict per face."""
-        faces = []
-        for i in range(len(self)):
-            face = {"box": [round(float(v), 2) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4)}
-            if self.landmarks is not None:
-                face["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks[i]]
-            faces.append(face)
-        return faces
+        """JSON-ready: one dict per face (facedge.base.faces)."""
+        return faces_to_json(self.boxes, self.scores, self.landmarks)
 
 
 def _size(value, what):
     if value is None:
         return (0, 0)
     if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            value = (int(parts[0]), int(parts[1]))
+        value = parse_size(value, what)
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
         raise FacedgeError(f"{what} must be (width, height) integers or 'WxH', got {value!r}")
     if value[0] <= 0 or value[1] <= 0:
@@ -81,12 +84,15 @@ def _number(value, what, kind=numbers.Real):
 
 def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms):
     core = _require_core()
-    o = core.DetectorOptions()
+    o = core.DetectorOptions()  # the C++ defaults; None keeps them
     o.num_threads = int(_number(threads, "threads", numbers.Integral))
     o.input_width, o.input_height = _size(input_size, "input_size")
-    o.score_threshold = float(_number(score_threshold, "score_threshold"))
-    o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
-    o.top_k = int(_number(top_k, "top_k", numbers.Integral))
+    if score_threshold is not None:
+        o.score_threshold = float(_number(score_threshold, "score_threshold"))
+    if iou_threshold is not None:
+        o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
+    if top_k is not None:
+        o.top_k = int(_number(top_k, "top_k", numbers.Integral))
     if nms not in ("hard", "blend"):
         raise FacedgeError(f"nms must be 'hard' or 'blend', got {nms!r}")
     o.nms = nms
@@ -106,14 +112,15 @@ def _check_file(path: Path, what):
 class Detector:
     """Detect faces with an ncnn model.
 
-    Detector(model, threads=1, input_size=None, score_threshold=0.6, iou_threshold=0.3,
-             top_k=750, nms="hard", fp16=True, int8=True, lightmode=True)
+    Detector(model, threads=1, input_size=None, score_threshold=None, iou_threshold=None,
+             top_k=None, nms="hard", fp16=True, int8=True, lightmode=True)
 
     model: a model directory (model.param, model.bin, facedge.json) or the name of a
     cached model (e.g. 'version-RFB-320-int8'). input_size (w, h) overrides the
-    model's own. One Detector may be shared by several threads."""
+    model's own. score_threshold, iou_threshold, top_k: None keeps the C++ core's
+    defaults (`default_options()`). One Detector may be shared by several threads."""
 
-    def __init__(self, model, threads=1, input_size=None, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
+    def __init__(self, model, threads=1, input_size=None, score_threshold=None, iou_threshold=None, top_k=None, nms="hard",
                  fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20):
         core = _require_core()
         model_dir = resolve_model(model)
@@ -141,7 +148,7 @@ class Detector:
         self.info = info
 
     @classmethod
-    def from_ncnn(cls, param, bin, family, input_size=None, threads=1, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
+    def from_ncnn(cls, param, bin, family, input_size=None, threads=1, score_threshold=None, iou_threshold=None, top_k=None, nms="hard",
                   fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20):
         """Load bare ncnn files (e.g. the upstream ULFD models) with the family's
         default preprocessing and blob names. input_size: the model's size."""

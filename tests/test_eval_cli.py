@@ -193,7 +193,7 @@ def test_text_report(capsys, wider, model_dir, fake):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "give either a MODEL to run or --predictions DIR"),
-    (["MODEL", "--input-size", "640*480"], r"--input-size: expected WxH with positive integers \(e\.g\. 320x240\), got '640\*480'"),
+    (["MODEL", "--input-size", "640*480"], r"--input-size 640\*480: expected WIDTHxHEIGHT in pixels, e.g. 640x480"),
     (["MODEL", "--score-threshold", "0.6", "--max-side", "16"], "--max-side: expected at least 32, got 16"),
     (["MODEL", "--score-threshold", "1.5"], r"--score-threshold: expected a value in \[0, 1\), got 1\.5"),
     (["MODEL", "--top-k", "0"], "--top-k: expected at least 1, got 0"),
@@ -203,6 +203,12 @@ def test_bad_options_are_refused_before_any_work(capsys, model_dir, tmp_path, ar
     # --wider names no folder at all: option errors come first
     argv = [str(model_dir) if a == "MODEL" else str(tmp_path) if a == "PREDS" else a for a in argv]
     assert re.search(message, run_error(capsys, *argv, "--wider", tmp_path / "no-wider-here"))
+
+
+def test_without_wider_it_says_what_it_needs(capsys, model_dir):
+    err = run_error(capsys, model_dir)
+    assert err.startswith("facedge eval: error: needs --wider ROOT: a folder ROOT holding WIDER FACE val from "
+                          "http://shuoyang1213.me/WIDERFACE/: WIDER_val.zip and wider_face_split.zip unpacked"), err
 
 
 def test_predictions_for_images_the_gt_file_lacks(capsys, wider, tmp_path):

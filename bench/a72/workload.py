@@ -12,7 +12,7 @@ array saved with numpy, so that no JPEG decoder runs in the guest), one thread:
            (ncnn's bilinear resize, then conversion and normalization) and its copy out
   naive    the ncnn wheel as its examples use it (Mat.from_pixels_resize,
            substract_mean_normalize, extract) and numpy decode + NMS
-           (facedge.bench.numpy_decode, as the `facedge bench` ncnn-python peer)
+           (facedge.bench.reference_decode, as the `facedge bench` ncnn-python peer)
 Prints one JSON line: {"path", "iterations", "result"}: the last call's face count
 (facedge, naive), output rows (bare) or channels (preprocess), a check that the calls
 did their work.
@@ -28,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-SCORE_THRESHOLD = 0.6  # facedge.Detector's defaults, used by every path
-IOU_THRESHOLD = 0.3
 PATHS = ("facedge", "bare", "preprocess", "naive")
 
 
 def facedge_call(model_dir: Path, frame: np.ndarray):
     import facedge
 
-    det = facedge.Detector(model_dir, threads=1, score_threshold=SCORE_THRESHOLD, iou_threshold=IOU_THRESHOLD)
+    det = facedge.Detector(model_dir, threads=1)  # the runtime's default thresholds, as the naive path uses
     return lambda: len(det.detect(frame))
 
 
@@ -60,16 +58,18 @@ def preprocess_call(model_dir: Path, frame: np.ndarray):
 def naive_call(model_dir: Path, frame: np.ndarray):
     import ncnn
 
-    from facedge.bench import numpy_decode
+    from facedge.bench import reference_decode
     from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info
+    from facedge.runtime.detector import default_options
 
+    defaults = default_options()
     info = read_model_info(model_dir)
     net = ncnn.Net()
     net.opt.num_threads = 1
     if net.load_param(str(model_dir / PARAM_FILE)) != 0 or net.load_model(str(model_dir / BIN_FILE)) != 0:
         raise SystemExit(f"the ncnn wheel could not load {model_dir}")
     w, h = info.input_size
-    priors = numpy_decode.make_priors(info.family, w, h)
+    priors = reference_decode.make_priors(info.family, w, h)
     pixel = ncnn.Mat.PixelType.PIXEL_BGR2RGB if info.pixel == "rgb" else ncnn.Mat.PixelType.PIXEL_BGR
     blobs = [info.outputs["scores"], info.outputs["boxes"]]
 
@@ -79,8 +79,9 @@ def naive_call(model_dir: Path, frame: np.ndarray):
         ex = net.create_extractor()
         ex.input(info.input, mat)
         scores, boxes = (np.array(ex.extract(name)[1]) for name in blobs)
-        _, found, _ = numpy_decode.detect(priors, scores.reshape(len(priors), -1), boxes.reshape(len(priors), 4),
-                                          (frame.shape[1], frame.shape[0]), SCORE_THRESHOLD, IOU_THRESHOLD)
+        _, found, _ = reference_decode.detect(priors, scores.reshape(len(priors), -1), boxes.reshape(len(priors), 4),
+                                          (frame.shape[1], frame.shape[0]), defaults["score_threshold"],
+                                          defaults["iou_threshold"])
         return len(found)
 
     return call

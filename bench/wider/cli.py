@@ -18,17 +18,22 @@ from pathlib import Path
 
 from facedge.base.errors import FacedgeError
 from facedge.base.model_dir import read_model_info, resolve_model
+from facedge.base.sizes import parse_size
 from facedge.bench.wider.report import format_report, plot_title
 from facedge.bench.wider.run import (DEFAULT_IOU, DEFAULT_NMS, DEFAULT_SCORE_THRESHOLD, DEFAULT_TOP_K, SIZE_MULTIPLE,
                                      InferenceOptions, evaluate_model, evaluate_predictions)
+
+
+WIDER_NEEDS = ("a folder ROOT holding WIDER FACE val from http://shuoyang1213.me/WIDERFACE/: WIDER_val.zip and "
+               "wider_face_split.zip unpacked, and eval_tools.zip's ground_truth/ as ROOT/eval_tools_ground_truth/")
 
 
 def configure_parser(p):
     p.add_argument("model", nargs="?", help="model directory or cached model name to run")
     p.add_argument("--predictions", metavar="DIR",
                    help="evaluate a folder of predictions (<event>/<image>.txt, the submission layout) instead of a model")
-    p.add_argument("--wider", metavar="ROOT", required=True,
-                   help="WIDER FACE folder with wider_face_split/, eval_tools_ground_truth/ and WIDER_val/images/")
+    p.add_argument("--wider", metavar="ROOT",
+                   help="WIDER FACE folder with wider_face_split/, eval_tools_ground_truth/ and WIDER_val/images/ (needed)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--input-size", metavar="WxH",
                       help="fixed network input size for every image (default: the model's own, from facedge.json)")
@@ -46,6 +51,8 @@ def configure_parser(p):
 
 def run(args) -> int:
     # Everything that can be refused is refused before the long part starts.
+    if args.wider is None:
+        raise FacedgeError(f"needs --wider ROOT: {WIDER_NEEDS}")
     if (args.model is None) == (args.predictions is None):
         raise FacedgeError("give either a MODEL to run or --predictions DIR to evaluate (exactly one)")
     if args.plot and not Path(args.plot).parent.is_dir():
@@ -81,7 +88,7 @@ def _reject_model_options(args):
 def inference_options(args, model_input_size) -> InferenceOptions:
     input_size = None
     if args.input_size is not None:
-        input_size = parse_size(args.input_size)
+        input_size = parse_size(args.input_size, "--input-size")
     elif args.max_side is None:
         input_size = tuple(model_input_size)
     if args.max_side is not None and args.max_side < SIZE_MULTIPLE:
@@ -101,11 +108,5 @@ def inference_options(args, model_input_size) -> InferenceOptions:
     return InferenceOptions(input_size=input_size, max_side=args.max_side, score_threshold=score,
                             iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads)
 
-
-def parse_size(text):
-    parts = str(text).lower().split("x")
-    if len(parts) == 2 and all(p.isdigit() and int(p) > 0 for p in parts):
-        return int(parts[0]), int(parts[1])
-    raise FacedgeError(f"--input-size: expected WxH with positive integers (e.g. 320x240), got {text!r}")
 
 

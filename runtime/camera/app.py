@@ -17,14 +17,14 @@ DEFAULT_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def run_camera(model=DEFAULT_MODEL, source=None, size=None, threads=DEFAULT_THREADS, input_size=None,
-               score_threshold=0.6, serve=None, token=None, no_auth=False, max_clients=None, json_lines=False,
+               score_threshold=None, serve=None, token=None, no_auth=False, max_clients=None, json_lines=False,
                record=None, window=True, realtime=None, loop=False, max_frames=None, duration=None,
                detector=None) -> int:
     """`detector` replaces the one made from `model` (tests pass a stand-in); its
-    `input_size` is the size picamera2's small stream is made. `serve`: "[HOST:]PORT";
-    `token`, `no_auth`, `max_clients` as --token, --no-auth, --max-clients.
-    `realtime`: play a file at its frame rate (None: when someone watches);
-    `loop`: start a file again at its end."""
+    `input_size` is the size picamera2's small stream is made. score_threshold None:
+    the runtime's default. `serve`: "[HOST:]PORT"; `token`, `no_auth`, `max_clients`
+    as --token, --no-auth, --max-clients. `realtime`: play a file at its frame rate
+    (None: when someone watches); `loop`: start a file again at its end."""
     from facedge.runtime.camera.pipeline import _log_stderr as log
     from facedge.runtime.camera.pipeline import run_pipeline
     from facedge.runtime.camera.sources import make_source

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import argparse
 
+from facedge.base.errors import FacedgeError
+from facedge.base.sizes import parse_size
 from facedge.runtime.camera.app import DEFAULT_MODEL, DEFAULT_THREADS
 
 
 def _size(text):
-    w, sep, h = text.lower().partition("x")
-    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x480")
-    if int(w) % 2 or int(h) % 2:
+    try:
+        w, h = parse_size(text)
+    except FacedgeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+    if w % 2 or h % 2:
         raise argparse.ArgumentTypeError(f"{text!r}: width and height must be even (camera streams need it)")
-    return int(w), int(h)
+    return w, h
 
 
 def _positive(kind):
@@ -53,7 +56,7 @@ def configure_parser(p):
                         "leaving a core to capture, draw and encode)")
     p.add_argument("--input-size", type=_size, default=None, metavar="WxH",
                    help="detector input size (default: the model's); picamera2's small stream is made this size")
-    p.add_argument("--score-threshold", type=float, default=0.6, help="minimum face score (default 0.6)")
+    p.add_argument("--score-threshold", type=float, default=None, help="minimum face score (default: the runtime's)")
     p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                    help="serve a web page with the live stream and numbers; binds 127.0.0.1 unless HOST is given "
                         "(0.0.0.0:8000 for other machines on the network)")

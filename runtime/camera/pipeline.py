@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facedge.base.faces import faces_to_json
 from facedge.runtime.camera.draw import draw_detections, draw_overlay
 from facedge.runtime.camera.sources import SourceLost
 
@@ -173,13 +174,7 @@ class Detections:
         return len(self.scores)
 
     def to_json(self):
-        faces = []
-        for i in range(len(self)):
-            face = {"box": [round(float(v), 1) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4)}
-            if self.landmarks is not None:
-                face["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
-            faces.append(face)
-        return faces
+        return faces_to_json(self.boxes, self.scores, self.landmarks)
 
 
 class Stats:
