@@ -32,8 +32,8 @@ import tempfile
 from pathlib import Path
 
 from facedge.bench.timing import STAGES, summarize
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import atomic_write_text
+from facedge.base.errors import FacedgeError
+from facedge.base.atomic import atomic_write_text
 
 SCHEMA = "facedge-bench/1"
 RUNTIME_ORDER = ("facedge", "ncnn-bare", "ncnn-python", "onnxruntime", "opencv-dnn", "yunet")

@@ -1,7 +1,7 @@
 """Many callers, one Detector: aggregate frames per second of N Python threads
 sharing one Detector(threads=T), for N = 1, 2, 4, 8 (a benchmark, not a test).
 
-    python -m facedge.bench.threads [--model DIR | --param P --bin B] [--threads 2]
+    python -m facedge.bench.threads (--model DIR | --param P --bin B) [--threads 2]
         [--callers 1,2,4,8] [--seconds 3] [--frame 640x480] [--json out.json]
 
 Each caller detects on its own copy of a camera-sized frame in a loop; the rounds
@@ -84,7 +84,7 @@ def table(results, threads):
 def main(argv=None):
     import cv2
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model directory or cached name (default: the upstream RFB-320 from the shared data)")
+    p.add_argument("--model", help="model directory or cached name")
     p.add_argument("--param")
     p.add_argument("--bin")
     p.add_argument("--threads", type=int, default=2, help="the Detector's ncnn threads (default 2)")
@@ -101,20 +101,18 @@ def main(argv=None):
 
     import facedge
     from facedge.bench.machine import describe
-    from facedge.runtime.paths import require_shared
+    from facedge.base.sample_photos import bench_photo
 
     if args.model:
         det, name = facedge.Detector(args.model, threads=args.threads), args.model
     else:
         param, bin_ = args.param, args.bin
-        if not param:
-            ref = require_shared("the default benchmark model") / "reference" / "ultraface-ncnn"
-            param, bin_ = ref / "RFB-320.param", ref / "RFB-320.bin"
+        if not (param and bin_):
+            p.error("give --model, or --param and --bin (bare ultraface-rfb ncnn files)")
         det = facedge.Detector.from_ncnn(param, bin_, family="ultraface-rfb", threads=args.threads)
         name = str(param)
     fw, fh = (int(v) for v in args.frame.lower().split("x"))
-    image = sorted((require_shared("the benchmark frame") / "images" / "ultraface-demo").glob("*.jpg"))[0]
-    frame = cv2.resize(cv2.imread(str(image)), (fw, fh), interpolation=cv2.INTER_AREA)
+    frame = cv2.resize(cv2.imread(str(bench_photo())), (fw, fh), interpolation=cv2.INTER_AREA)
     callers = [int(v) for v in args.callers.split(",")]
     results = measure(det, frame, callers, args.seconds, args.rounds)
     print(f"model {name}, one Detector(threads={args.threads}), frame {fw}x{fh}, {args.rounds} rounds of {args.seconds:g} s, "

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedge.convert import checkpoint, families, ncnn_export, onnx_export, report, verify
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import (BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, check_class_names,
-                                      default_class_names, write_model_info)
-from facedge.runtime.paths import models_dir, shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import (BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, check_class_names,
+                                     default_class_names, write_model_info)
+from facedge.base.paths import models_dir
+from facedge.base.sample_photos import sample_photos
 
 ONNX_FILE = "model.onnx"
-DEMO_IMAGES = Path("images") / "ultraface-demo"  # inside the shared data folder
 
 
 @dataclass
@@ -35,12 +35,6 @@ class Result:
     model_dir: Path   # its model directory (OUT/fp32 or OUT/fp16)
     report: dict
 
-
-def parse_input_size(text: str) -> tuple:
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise FacedgeError(f"--input-size {text}: expected WIDTHxHEIGHT in pixels, e.g. 640x480")
-    return int(parts[0]), int(parts[1])
 
 
 class _Steps:
@@ -96,13 +90,12 @@ def _replace(tmp: Path, out: Path):
 
 
 def _images(images_dir):
-    """(images, description) for the parity check: --images, else the shared demo photos,
-    else synthetic stand-ins."""
+    """(images, description) for the parity check: --images, else the photos shipped
+    with facedge (real faces, public domain)."""
     paths = verify.image_paths(images_dir)
-    if paths is None and shared_dir() is not None and (shared_dir() / DEMO_IMAGES).is_dir():
-        paths = verify.image_paths(shared_dir() / DEMO_IMAGES)
     if paths is None:
-        return verify.synthetic_images(), "synthetic (no images given: pass --images DIR for real ones)"
+        paths = sample_photos()
+        return verify.read_images(paths), "facedge's sample photos"
     return verify.read_images(paths), str(paths[0].parent)
 
 

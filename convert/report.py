@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from facedge.runtime.model_dir import atomic_write_text
+from facedge.base.atomic import atomic_write_text
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -78,7 +78,8 @@ def markdown(r: dict) -> str:
         "",
         "## Faces",
         "",
-        f"Reference decode (score > 0.6, NMS IoU 0.3) of the reference's and ncnn's outputs: {f['reference']} and "
+        f"Reference decode (score > {f['score_threshold']}, NMS IoU {f['iou_threshold']}) of the reference's and ncnn's "
+        f"outputs: {f['reference']} and "
         f"{f['ncnn']} faces; {f['matched']} the same (IoU >= {f['min_iou']}), "
         f"{100 * f['matched_fraction']:.1f} %.",
         "",

@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from facedge.convert.checkpoint import sha256_of
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import weights_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.paths import weights_dir
 
 DEFAULT_NAME = "version-RFB-320.pth"
 DEFAULT_URL = ("https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/"
@@ -53,7 +53,7 @@ def default_checkpoint(url: str = DEFAULT_URL, sha256: str = DEFAULT_SHA256, nam
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
-    from facedge.runtime.progress import progress
+    from facedge.base.progress import progress
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facedge.base.errors import FacedgeError
+from facedge.base.faces import faces_to_json
+from facedge.base.sizes import parse_size
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, default_class_names, read_model_info, resolve_model
 from facedge.runtime.cores import default_threads, usable_cores
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, default_class_names, read_model_info, resolve_model
 
 try:
     from facedge import _core
@@ -25,6 +27,15 @@ except ImportError as e:  # pragma: no cover - only in a source tree without a b
     _core_error = e
 
 PIXEL_FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray")
+
+
+def default_options() -> dict:
+    """The C++ core's default detection options (facedge::DetectorOptions in
+    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The
+    one place these numbers live; every command and report reads them from here."""
+    o = _require_core().DetectorOptions()
+    return {"score_threshold": round(o.score_threshold, 6), "iou_threshold": round(o.iou_threshold, 6),
+            "top_k": o.top_k, "nms": o.nms}
 
 
 def _require_core():
@@ -70,25 +81,15 @@ class DetectionResult:
                                self.timings_ms, self.labels[keep], self.class_names)
 
     def to_list(self):
-        """JSON-ready: one dict per face."""
-        faces = []
-        names = self.names
-        for i in range(len(self)):
-            face = {"box": [round(float(v), 2) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4),
-                    "label": names[i]}
-            if self.landmarks is not None:
-                face["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks[i]]
-            faces.append(face)
-        return faces
+        """JSON-ready: one dict per face (facedge.base.faces)."""
+        return faces_to_json(self.boxes, self.scores, self.landmarks, self.names)
 
 
 def _size(value, what):
     if value is None:
         return (0, 0)
     if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            value = (int(parts[0]), int(parts[1]))
+        value = parse_size(value, what)
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
         raise FacedgeError(f"{what} must be (width, height) integers or 'WxH', got {value!r}")
     if value[0] <= 0 or value[1] <= 0:
@@ -123,12 +124,15 @@ RESIZE_FILTERS = ("auto", "bilinear", "area")
 def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
              class_agnostic_nms, resize="auto"):
     core = _require_core()
-    o = core.DetectorOptions()
+    o = core.DetectorOptions()  # the C++ defaults; None keeps them
     o.num_threads = _threads(threads)
     o.input_width, o.input_height = _size(input_size, "input_size")
-    o.score_threshold = float(_number(score_threshold, "score_threshold"))
-    o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
-    o.top_k = 0 if top_k is None else int(_number(top_k, "top_k", numbers.Integral))  # <= 0 or None: no limit
+    if score_threshold is not None:
+        o.score_threshold = float(_number(score_threshold, "score_threshold"))
+    if iou_threshold is not None:
+        o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
+    if top_k is not None:
+        o.top_k = int(_number(top_k, "top_k", numbers.Integral))  # <= 0: no limit
     if nms not in ("hard", "blend"):
         raise FacedgeError(f"nms must be 'hard' or 'blend', got {nms!r}")
     o.nms = nms
@@ -152,16 +156,17 @@ def _check_file(path: Path, what):
 class Detector:
     """Detect faces with an ncnn model.
 
-    Detector(model, threads=None, input_size=None, score_threshold=0.6, iou_threshold=0.3,
-             top_k=750, nms="hard", fp16=True, int8=True, lightmode=True, class_agnostic_nms=False,
+    Detector(model, threads=None, input_size=None, score_threshold=None, iou_threshold=None,
+             top_k=None, nms="hard", fp16=True, int8=True, lightmode=True, class_agnostic_nms=False,
              resize="auto")
 
     model: a model directory (model.param, model.bin, facedge.json) or the name of a
     cached model (e.g. 'version-RFB-320-int8'). input_size (w, h) overrides the
-    model's own. threads: ncnn's threads for inference (default: the cores this
-    process may use, at most 4). top_k <= 0 or None: no limit. Multi-class models
-    (e.g. face / mask): each face gets its prior's best class; NMS runs per class
-    unless class_agnostic_nms. resize: how frames are scaled to the input size:
+    model's own. score_threshold, iou_threshold, top_k: None keeps the C++ core's
+    defaults (`default_options()`); top_k <= 0: no limit. threads: ncnn's threads for
+    inference (default: the cores this process may use, at most 4). Multi-class
+    models (e.g. face / mask): each face gets its prior's best class; NMS runs per
+    class unless class_agnostic_nms. resize: how frames are scaled to the input size:
     "auto" (area filtering above a 2x downscale, bilinear below), "bilinear", "area".
 
     One Detector may be shared by any number of threads: their inferences run one at
@@ -170,7 +175,7 @@ class Detector:
     on the callers' threads. For more throughput from many callers, give each of a
     few Detectors a share of the cores."""
 
-    def __init__(self, model, threads=None, input_size=None, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
+    def __init__(self, model, threads=None, input_size=None, score_threshold=None, iou_threshold=None, top_k=None, nms="hard",
                  fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False, resize="auto"):
         core = _require_core()
         model_dir = resolve_model(model)
@@ -215,8 +220,9 @@ class Detector:
         return self.class_names.index(name)
 
     @classmethod
-    def from_ncnn(cls, param, bin, family, input_size=None, threads=None, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
-                  fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False, resize="auto"):
+    def from_ncnn(cls, param, bin, family, input_size=None, threads=None, score_threshold=None, iou_threshold=None, top_k=None,
+                  nms="hard", fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False,
+                  resize="auto"):
         """Load bare ncnn files (e.g. the upstream ULFD models) with the family's
         default preprocessing and blob names. input_size: the model's size."""
         core = _require_core()

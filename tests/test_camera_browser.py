@@ -12,10 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from camera_fakes import FakeDetector
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_server import StreamServer
-from facedge.runtime.camera_sources import SyntheticSource
+from camera_fakes import FakeDetector, SyntheticSource
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.server import StreamServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: apt-get install -y chromium)")

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from camera_fakes import FakeDetector, FakeResult
-from facedge.runtime.camera_pipeline import _END, Detections, FrameSlot, Stats, run_pipeline
-from facedge.runtime.camera_sources import SourceLost, SyntheticSource
+from camera_fakes import FakeDetector, FakeResult, SyntheticSource
+from facedge.runtime.camera.pipeline import _END, Detections, FrameSlot, Stats, run_pipeline
+from facedge.runtime.camera.sources import SourceLost
 
 
 class Collect:

@@ -17,8 +17,8 @@ import pytest
 import facedge
 from camera_fakes import make_demo_video, require_core
 from multiclass_model import CLASS_NAMES, make_three_class_checkpoint
-from reference_decode import detect as reference_detect
-from reference_decode import make_priors
+from facedge.bench.reference_decode import detect as reference_detect
+from facedge.bench.reference_decode import make_priors
 
 pytestmark = pytest.mark.convert
 FACEDGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(facedge.__file__)))

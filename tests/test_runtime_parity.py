@@ -1,16 +1,28 @@
 """facedge's detections equal an independent path: the `ncnn` Python wheel for the raw
-outputs, and a straightforward numpy decode + NMS (tests/reference_decode.py)."""
+outputs, and a straightforward numpy decode + NMS (facedge/bench/reference_decode.py,
+written from the upstream projects' facts, not from facedge's C++)."""
 
 import cv2
 import numpy as np
 import pytest
 
 import facedge
-from reference_decode import ultraface_detect, ultraface_priors
+from facedge.bench.reference_decode import detect, make_priors
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn Python wheel is the independent reference (pip install ncnn)")
 
 INPUT_W, INPUT_H = 320, 240
+
+
+def ultraface_priors(width, height):
+    return make_priors("ultraface-rfb", width, height)
+
+
+def ultraface_detect(scores, boxes, image_w, image_h, input_w, input_h, score_threshold, iou_threshold):
+    """Faces from raw ULFD outputs: (boxes (N, 4) image pixels, scores (N,))."""
+    boxes, scores, _ = detect(ultraface_priors(input_w, input_h), scores, boxes, (image_w, image_h),
+                              score_threshold, iou_threshold)
+    return boxes, scores
 
 
 def wheel_outputs(param, bin_, image_bgr, fp16):

@@ -163,9 +163,9 @@ PYBIND11_MODULE(_core, m)
 {
     m.doc() = "facedge C++ core (ncnn). Use facedge.Detector rather than this module.";
 
-    // facedge::Error -> facedge.runtime.errors.FacedgeError (a ValueError)
+    // facedge::Error -> facedge.base.errors.FacedgeError (a ValueError)
     // leaked on purpose: a static py::object would be destroyed after the interpreter
-    static PyObject* facedge_error = py::module_::import("facedge.runtime.errors").attr("FacedgeError").cast<py::object>().release().ptr();
+    static PyObject* facedge_error = py::module_::import("facedge.base.errors").attr("FacedgeError").cast<py::object>().release().ptr();
     py::register_exception_translator([](std::exception_ptr p) {
         try
         {

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import models_dir
+from facedge.base.atomic import atomic_write_text
+from facedge.base.errors import FacedgeError
+from facedge.base.paths import models_dir
 
 FORMAT_VERSION = 1
 PARAM_FILE = "model.param"
@@ -138,23 +138,6 @@ def read_model_info(model_dir) -> ModelInfo:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         _fail(path, f"not valid JSON ({e})")
     return parse_model_info(data, path)
-
-
-def atomic_write_text(path, text: str):
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_model_info(model_dir, info: ModelInfo):

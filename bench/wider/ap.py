@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.bench.wider_gt import SETTINGS
-from facedge.runtime.errors import FacedgeError
+from facedge.bench.wider.gt import SETTINGS
+from facedge.base.errors import FacedgeError
 
 IOU_THRESHOLD = 0.5
 THRESH_NUM = 1000

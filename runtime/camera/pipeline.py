@@ -8,7 +8,9 @@ The capture thread never waits for the detector: a live frame that arrives while
 the previous one is still waiting is replaced (and released back to the camera),
 so detection always starts on the newest frame and the pipeline never falls
 behind. A file is not live: every frame is processed, in order; the capture
-thread decodes a few frames ahead and then waits for the detector.
+thread decodes a few frames ahead and then waits for the detector. A file
+played in real time (`source.realtime`, --realtime) hands its frames out at its
+own rate and is treated like a live source.
 
 Drawing and the outputs run beside the detection of the next frame rather than
 after it: detection, the slow part, starts again as soon as it has handed its
@@ -33,8 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.runtime.camera_draw import draw_detections, draw_overlay
-from facedge.runtime.camera_sources import SourceLost
+from facedge.base.faces import faces_to_json
+from facedge.runtime.camera.draw import draw_detections, draw_overlay
+from facedge.runtime.camera.sources import SourceLost
 
 _END = object()  # the slot's marker for "no more frames"
 
@@ -190,15 +193,7 @@ class Detections:
         return len(self.scores)
 
     def to_json(self):
-        faces = []
-        names = self.names
-        for i in range(len(self)):
-            face = {"box": [round(float(v), 1) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4),
-                    "label": names[i]}
-            if self.landmarks is not None:
-                face["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
-            faces.append(face)
-        return faces
+        return faces_to_json(self.boxes, self.scores, self.landmarks, self.names)
 
 
 class Stats:
@@ -309,9 +304,11 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
     Returns a Summary."""
     log = log or _log_stderr
     stop = stop or threading.Event()
-    # Files queue a few frames at each step; live sources hold one, the newest.
-    depth = 1 if source.live else FILE_QUEUE_DEPTH
-    frames = FrameSlot(keep_all=not source.live, depth=depth)
+    # Files queue a few frames at each step; live sources, and files played in
+    # real time, hold one, the newest.
+    newest_only = source.live or getattr(source, "realtime", False)
+    depth = 1 if newest_only else FILE_QUEUE_DEPTH
+    frames = FrameSlot(keep_all=not newest_only, depth=depth)
     results = FrameSlot(keep_all=True, depth=depth)
     capture = CaptureThread(source, frames, stop, retry_s=retry_s, log=log)
     detect = DetectThread(detector, frames, results, stop)
@@ -362,10 +359,13 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
 def _output(item, outputs, stats, dropped):
     frame, detections = item.frame, item.detections
     image = frame.image()
-    draw_detections(image, detections)
+    annotated = getattr(frame, "annotated", False)  # drawn by the camera itself (hw_mjpeg.py)
+    if not annotated:
+        draw_detections(image, detections)
     stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms, detections.counts())
     snapshot = stats.snapshot(dropped)
-    draw_overlay(image, snapshot)
+    if not annotated:
+        draw_overlay(image, snapshot)
     report = {"frame": frame.index, "time": round(frame.t_capture - stats.t_first_capture, 4), **snapshot,
               "detections": detections}
     for out in outputs:

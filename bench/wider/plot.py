@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.bench.wider_gt import SETTINGS
-from facedge.runtime.errors import FacedgeError
+from facedge.bench.wider.gt import SETTINGS
+from facedge.base.errors import FacedgeError
 
 
 def plot_pr_curves(result, path, title):

@@ -1,7 +1,7 @@
 """Does facedge's aarch64 module hold instructions a Raspberry Pi 4's Cortex-A72 lacks,
 outside code that only runs where the CPU has them?
 
-    python -m facedge.bench.a72_isa_audit MODULE.so LINKER.map
+    python bench/a72/isa_audit.py MODULE.so LINKER.map
 
 The module is disassembled twice by llvm-objdump: as a Cortex-A72 (armv8.0 + crc; every
 encoding it cannot decode is an instruction the Pi 4 lacks) and as a Cortex-A76 (the

@@ -2,14 +2,14 @@
 `qemu-aarch64 -cpu cortex-a72` (wall time under emulation means nothing; instruction
 counts of a one-thread run repeat exactly). Run by `.ci/arm bench`:
 
-    python bench/a72_insn_count.py --rootfs ROOTFS --pythonpath SITE:DEPS --plugin libinsncount.so
+    python bench/a72/insn_count.py --rootfs ROOTFS --pythonpath SITE:DEPS --plugin libinsncount.so
                                    --work DIR [--frame IMAGE] [--json OUT.json] [--prepare]
 
 Models: ULFD RFB-320 and slim-320 at 320x240, fp32 from the upstream ncnn files
 (written as model folders DIR/models/<name>/fp32; --prepare stops there), int8 where
 DIR/models/<name>/int8 holds a quantized model folder (`.ci/arm bench` makes them
 with `facedge quantize`); rows without one are printed as pending.
-Each path of facedge.bench.a72_workload (facedge detect(), bare ncnn inference,
+Each path of bench/a72/workload.py (facedge detect(), bare ncnn inference,
 facedge's preprocessing, the naive ncnn-wheel + numpy path) runs in the arm64 rootfs
 under the counting plugin with ITER and ITER + EXTRA calls; the difference / EXTRA is
 one call, start-up and model loading cancelling out. The ITER run is done twice and
@@ -38,12 +38,13 @@ PATHS = ("facedge", "bare", "preprocess", "naive")
 # the same photo at the network's input size, as a camera's second (lores) stream can
 # deliver it: facedge then skips the resize
 SMALL_PATHS = ("facedge", "bare")
+WORKLOAD = Path(__file__).resolve().with_name("workload.py")  # guest paths fall through to the host
 ITER, EXTRA = 2, 3  # the first call allocates ncnn's blobs and pools: it is in both runs
 
 
 def reference_model_dir(work: Path, shared: Path, name: str) -> Path:
     """A facedge model directory holding the upstream ULFD ncnn files (fp32)."""
-    from facedge.runtime.model_dir import ModelInfo, write_model_info
+    from facedge.base.model_dir import ModelInfo, write_model_info
 
     out = work / "models" / name / "fp32"
     if (out / "facedge.json").is_file():
@@ -102,9 +103,9 @@ class Guest:
         os.close(fd)
         out = Path(name)
         cmd = self.pin + [QEMU, "-cpu", cpu, "-L", str(self.rootfs), "-plugin", f"{self.plugin},out={out}",
-                          str(self.rootfs / "usr/bin/python3.11"), "-m", "facedge.bench.a72_workload",
+                          str(self.rootfs / "usr/bin/python3.11"), str(WORKLOAD),
                           path, str(model_dir), str(frame), str(iterations)]
-        # cwd outside any checkout: `-m` puts the cwd first on sys.path
+        # the workload runs from this checkout (it is not in the wheel); it imports facedge from the wheel
         run = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=self.work)
         text = out.read_text()
         out.unlink()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 # 0.01 px and 1e-6 in score: far below what changes an IoU at 0.5 or a rank.
 ROW_FORMAT = "%.2f %.2f %.2f %.2f %.6f"

@@ -2,7 +2,7 @@
 the standard evaluation reads, cross-checked against each other and against the
 images present.
 
-Layout under ROOT (as distributed, and as in ../shared/wider):
+Layout under ROOT (as distributed):
 
     wider_face_split/wider_face_val_bbx_gt.txt
     eval_tools_ground_truth/wider_{face,easy,medium,hard}_val.mat
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 SETTINGS = ("easy", "medium", "hard")
 GT_TXT = Path("wider_face_split") / "wider_face_val_bbx_gt.txt"

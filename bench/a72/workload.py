@@ -1,7 +1,7 @@
-"""One measured workload for the A72 instruction-count benchmark (bench/a72_insn_count.py
+"""One measured workload for the A72 instruction-count benchmark (bench/a72/insn_count.py
 runs it under qemu-aarch64 -cpu cortex-a72 with an instruction-counting plugin).
 
-    python -m facedge.bench.a72_workload PATH MODEL_DIR FRAME.npy ITERATIONS
+    python bench/a72/workload.py PATH MODEL_DIR FRAME.npy ITERATIONS
 
 Sets up PATH for the model, then calls it ITERATIONS times on the frame (a BGR uint8
 array saved with numpy, so that no JPEG decoder runs in the guest), one thread:
@@ -12,7 +12,7 @@ array saved with numpy, so that no JPEG decoder runs in the guest), one thread:
            (ncnn's bilinear resize, then conversion and normalization) and its copy out
   naive    the ncnn wheel as its examples use it (Mat.from_pixels_resize,
            substract_mean_normalize, extract) and numpy decode + NMS
-           (facedge.bench.numpy_decode, as the `facedge bench` ncnn-python peer)
+           (facedge.bench.reference_decode, as the `facedge bench` ncnn-python peer)
 Prints one JSON line: {"path", "iterations", "result"}: the last call's face count
 (facedge, naive), output rows (bare) or channels (preprocess), a check that the calls
 did their work.
@@ -28,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-SCORE_THRESHOLD = 0.6  # facedge.Detector's defaults, used by every path
-IOU_THRESHOLD = 0.3
 PATHS = ("facedge", "bare", "preprocess", "naive")
 
 
 def facedge_call(model_dir: Path, frame: np.ndarray):
     import facedge
 
-    det = facedge.Detector(model_dir, threads=1, score_threshold=SCORE_THRESHOLD, iou_threshold=IOU_THRESHOLD)
+    det = facedge.Detector(model_dir, threads=1)  # the runtime's default thresholds, as the naive path uses
     return lambda: len(det.detect(frame))
 
 
@@ -60,16 +58,18 @@ def preprocess_call(model_dir: Path, frame: np.ndarray):
 def naive_call(model_dir: Path, frame: np.ndarray):
     import ncnn
 
-    from facedge.bench import numpy_decode
-    from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE, read_model_info
+    from facedge.bench import reference_decode
+    from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info
+    from facedge.runtime.detector import default_options
 
+    defaults = default_options()
     info = read_model_info(model_dir)
     net = ncnn.Net()
     net.opt.num_threads = 1
     if net.load_param(str(model_dir / PARAM_FILE)) != 0 or net.load_model(str(model_dir / BIN_FILE)) != 0:
         raise SystemExit(f"the ncnn wheel could not load {model_dir}")
     w, h = info.input_size
-    priors = numpy_decode.make_priors(info.family, w, h)
+    priors = reference_decode.make_priors(info.family, w, h)
     pixel = ncnn.Mat.PixelType.PIXEL_BGR2RGB if info.pixel == "rgb" else ncnn.Mat.PixelType.PIXEL_BGR
     blobs = [info.outputs["scores"], info.outputs["boxes"]]
 
@@ -79,8 +79,9 @@ def naive_call(model_dir: Path, frame: np.ndarray):
         ex = net.create_extractor()
         ex.input(info.input, mat)
         scores, boxes = (np.array(ex.extract(name)[1]) for name in blobs)
-        _, found, _ = numpy_decode.detect(priors, scores.reshape(len(priors), -1), boxes.reshape(len(priors), 4),
-                                          (frame.shape[1], frame.shape[0]), SCORE_THRESHOLD, IOU_THRESHOLD)
+        _, found, _ = reference_decode.detect(priors, scores.reshape(len(priors), -1), boxes.reshape(len(priors), 4),
+                                          (frame.shape[1], frame.shape[0]), defaults["score_threshold"],
+                                          defaults["iou_threshold"])
         return len(found)
 
     return call
@@ -89,7 +90,7 @@ def naive_call(model_dir: Path, frame: np.ndarray):
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4 or args[0] not in PATHS:
-        raise SystemExit(f"usage: python -m facedge.bench.a72_workload {{{','.join(PATHS)}}} MODEL_DIR FRAME.npy ITERATIONS")
+        raise SystemExit(f"usage: python bench/a72/workload.py {{{','.join(PATHS)}}} MODEL_DIR FRAME.npy ITERATIONS")
     path, model_dir, frame_file, iterations = args[0], Path(args[1]), args[2], int(args[3])
     frame = np.load(frame_file)
     call = {"facedge": facedge_call, "bare": bare_call, "preprocess": preprocess_call,

@@ -1,9 +1,11 @@
-"""Face detections from raw SSD-head outputs in plain numpy: what someone running the
-model on another runtime (onnxruntime, OpenCV DNN, the ncnn wheel) writes around it.
+"""facedge's one numpy reference decoder: face detections from raw SSD-head outputs in
+plain numpy, what someone running the model on another runtime (onnxruntime, OpenCV
+DNN, the ncnn wheel) writes around it. The bench's numpy peers run it, and the tests
+(and convert's parity check) hold facedge's C++ decoder to it.
 
 Written from the upstream projects' published facts (prior sizes, strides, variances),
-not from facedge's C++, so it is also the independent reference the runtime tests
-check facedge's decoder against (tests/reference_decode.py imports it).
+not from facedge's C++ family registry: it restates those facts on purpose, so that
+a mistake in one is caught by the other.
 
 It does the same work as facedge's decoder, the way a careful numpy user would:
 priors made once per input size, only the candidates above the score threshold
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.boxes import iou_matrix
+from facedge.base.errors import FacedgeError
 
 CENTER_VARIANCE = 0.1
 SIZE_VARIANCE = 0.2
@@ -34,10 +37,11 @@ class PriorLayout:
     num_landmarks: int = 0
 
 
-# Cell centres are (i + 0.5) * stride / side, as facedge's runtime (cpp/src/priors.cpp)
-# and the upstream ncnn demo place them, so the peers decode exactly what facedge does.
-# ULFD's training code uses (i + 0.5) / feature_size instead: the two differ where a
-# side is not a multiple of the stride (height 240 at strides 32 and 64).
+# Cell centres are (i + 0.5) / cells of the feature map, cells = ceil(side / stride), as
+# the models were trained (ULFD's training code; RetinaFace and PaddleDetection write
+# (i + 0.5) * stride / side, the same wherever their size rules allow a side). The
+# upstream ncnn demo uses the stride rule for ULFD too: it differs at height 240,
+# strides 32 and 64.
 FAMILIES = {
     "ultraface-rfb": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
     "ultraface-slim": PriorLayout((8, 16, 32, 64), ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), clip=True),
@@ -90,16 +94,11 @@ def decode_landmarks(priors: np.ndarray, landmarks: np.ndarray, count: int) -> n
 def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 0) -> np.ndarray:
     """Indices of the boxes greedy NMS keeps, best score first (ties: earlier index first)."""
     order = np.argsort(-scores, kind="stable")
-    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i]) for i in range(4))
-    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
     keep = []
     while order.size and not (top_k > 0 and len(keep) >= top_k):
         best, rest = order[0], order[1:]
         keep.append(best)
-        w = np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0.0)
-        h = np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0.0)
-        inter = w * h
-        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)  # empty boxes overlap nothing
+        iou = iou_matrix(boxes[best:best + 1], boxes[rest])[0]  # empty boxes overlap nothing
         order = rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
 
