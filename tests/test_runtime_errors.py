@@ -73,7 +73,7 @@ def test_bad_facedge_json(model_dir):
     ({"resize": "cubic"}, "resize must be one of auto, bilinear, area, got 'cubic'"),
     ({"nms": "soft"}, "nms must be 'hard' or 'blend'"),
     ({"input_size": (320, 0)}, "input_size must be positive"),
-    ({"input_size": "big"}, "input_size must be (width, height)"),
+    ({"input_size": "big"}, "input_size big: expected WIDTHxHEIGHT"),
 ])
 def test_bad_options(model_dir, kwargs, expected):
     assert expected in errors(lambda: facedge.Detector(model_dir, **kwargs))
