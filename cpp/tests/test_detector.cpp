@@ -68,8 +68,7 @@ TEST(detector_rejects_bad_files_and_options)
 TEST(detector_checks_the_class_count_against_the_model)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     ModelConfig cfg = ModelConfig::defaults_for("ultraface-rfb");
     DetectorOptions opt;
     cfg.num_classes = 1;
@@ -83,8 +82,7 @@ TEST(detector_checks_the_class_count_against_the_model)
 TEST(concurrent_detects_equal_serial_ones)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     DetectorOptions opt;
     opt.num_threads = 2;
     opt.top_k = 0; // no limit
