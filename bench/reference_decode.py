@@ -24,7 +24,7 @@ from facedge.base.errors import FacedgeError
 
 CENTER_VARIANCE = 0.1
 SIZE_VARIANCE = 0.2
-FACE_COLUMN = 1  # scores are softmax probabilities: column 0 background, 1 face
+FACE_COLUMN = 1  # scores are softmax probabilities: column 0 background, 1.. face classes
 
 
 @dataclass(frozen=True)
@@ -103,27 +103,55 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k:
     return np.asarray(keep, dtype=np.int64)
 
 
+def best_class(scores: np.ndarray):
+    """Each prior's best face class: (score (N,), label (N,) as an index into the face
+    classes, 0 = column 1). Ties go to the lower column; NaN never wins."""
+    faces = np.asarray(scores)[:, FACE_COLUMN:]
+    finite = np.where(np.isnan(faces), -np.inf, faces)
+    label = np.argmax(finite, axis=1)
+    return faces[np.arange(len(faces)), label], label
+
+
+def class_aware_nms(boxes, scores, labels, iou_threshold, top_k=0):
+    """Greedy NMS within each label; the kept indices of all labels in descending score
+    order (ties: earlier index first), at most top_k in all."""
+    kept = [np.nonzero(labels == c)[0][hard_nms(boxes[labels == c], scores[labels == c], iou_threshold)]
+            for c in np.unique(labels)]
+    keep = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    keep = keep[np.lexsort((keep, -scores[keep]))]
+    return keep[:top_k] if top_k > 0 else keep
+
+
 def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size, score_threshold: float,
-           iou_threshold: float, top_k: int = 0, landmarks: np.ndarray | None = None, num_landmarks: int = 0):
+           iou_threshold: float, top_k: int = 0, landmarks: np.ndarray | None = None, num_landmarks: int = 0,
+           with_labels: bool = False, class_aware: bool = True):
     """Faces in image pixels from one image's raw outputs.
 
     scores (N, C) softmax probabilities, boxes (N, 4) raw regression, optional
     landmarks (N, 2 * num_landmarks); image_size (w, h) of the image the network saw
-    resized. Returns (boxes float32 (K, 4), scores float32 (K,), landmarks float32
-    (K, num_landmarks, 2) or None), scores descending."""
+    resized. Every column after the background is a face class: each prior takes its
+    best class, NMS runs within each class (class_aware) or across all. Returns
+    (boxes float32 (K, 4), scores float32 (K,), landmarks float32 (K, num_landmarks, 2)
+    or None), scores descending; with_labels: (boxes, scores, labels int32 (K,), landmarks)."""
     if len(scores) != len(priors) or len(boxes) != len(priors):
         raise FacedgeError(f"raw outputs have {len(scores)} score rows and {len(boxes)} box rows, "
                            f"expected {len(priors)} (one per prior)")
     w, h = image_size
-    face = scores[:, FACE_COLUMN]
+    face, label = best_class(scores)
     candidates = np.nonzero(face > score_threshold)[0]
     scale = np.array([w, h, w, h], dtype=np.float64)
     corners = np.minimum(np.maximum(decode_boxes(priors[candidates], boxes[candidates]) * scale, 0.0), scale)
-    keep = hard_nms(corners, face[candidates].astype(np.float64), iou_threshold, top_k)
+    cand_scores = face[candidates].astype(np.float64)
+    if class_aware and scores.shape[1] > 2:
+        keep = class_aware_nms(corners, cand_scores, label[candidates], iou_threshold, top_k)
+    else:
+        keep = hard_nms(corners, cand_scores, iou_threshold, top_k)
     chosen = candidates[keep]
     points = None
     if landmarks is not None and num_landmarks:
         points = (decode_landmarks(priors[chosen], landmarks[chosen], num_landmarks) * [w, h]).astype(np.float32)
+    if with_labels:
+        return corners[keep].astype(np.float32), face[chosen].astype(np.float32), label[chosen].astype(np.int32), points
     return corners[keep].astype(np.float32), face[chosen].astype(np.float32), points
 
 

@@ -27,6 +27,9 @@ def configure_parser(p):
                    help="output folder (default: the facedge model cache, where other commands find it by --name)")
     p.add_argument("--name", help="name of the converted model in the cache and report (default: the checkpoint's "
                                   "file name, plus -WxH for a non-default input size)")
+    p.add_argument("--class-names", metavar="NAME,...",
+                   help="names of the checkpoint's face classes, in score-column order after the background, e.g. "
+                        "face,mask (default: face for a two-class checkpoint, class1,class2,... otherwise)")
     p.add_argument("--fp16", action="store_true", help="store weights as fp16 (OUT/fp16/; default fp32 in OUT/fp32/)")
     p.add_argument("--images", metavar="DIR",
                    help="folder of real images for the parity check (default: the two public-domain photos shipped with facedge)")
@@ -62,8 +65,9 @@ def run(args) -> int:
     from facedge.convert.pipeline import convert
 
     size = parse_size(args.input_size, "--input-size") if args.input_size else None
+    class_names = args.class_names.split(",") if args.class_names is not None else None
     result = convert(args.weights, arch=args.arch, input_size=size, out_dir=args.output, name=args.name,
-                     fp16=args.fp16, images=args.images)
+                     fp16=args.fp16, images=args.images, class_names=class_names)
     _summary(result, cached=args.output is None)
     if args.int8:
         from facedge.calibration import quantize as calibration
@@ -86,6 +90,7 @@ def _summary(result, cached):
     print(f"{result.model_dir}: {r['family']} {w}x{h} {r['precision']} model from {r['checkpoint']['name']} "
           f"in {r['timings_s']['total']:.1f} s")
     print("  ncnn vs PyTorch (float64), max abs: " + ", ".join(f"{k} {v:.1e}" for k, v in ncnn.items()))
+    print(f"  classes: {', '.join(r['class_names'])}")
     print(f"  faces on {r['images']['count']} test images: {faces['matched']} of {faces['reference']} the same "
           f"(IoU >= {faces['min_iou']})")
     print(f"  report: {result.out_dir / 'report.md'}")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from facedge.convert import checkpoint, families, ncnn_export, onnx_export, report, verify
 from facedge.base.errors import FacedgeError
-from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, write_model_info
+from facedge.base.model_dir import (BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, check_class_names,
+                                     default_class_names, write_model_info)
 from facedge.base.paths import models_dir
 from facedge.base.sample_photos import sample_photos
 
@@ -98,7 +99,20 @@ def _images(images_dir):
     return verify.read_images(paths), str(paths[0].parent)
 
 
-def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None, fp16=False, images=None) -> Result:
+def _class_names(names, num_classes, checkpoint_name):
+    """The face classes' names: as given (checked against the checkpoint), or the defaults."""
+    if names is None:
+        return default_class_names(num_classes)
+    names = check_class_names(list(names), f"--class-names {','.join(map(str, names))}")
+    if len(names) != num_classes - 1:
+        raise FacedgeError(f"--class-names {','.join(names)}: {len(names)} name{'s' if len(names) != 1 else ''} for "
+                           f"{checkpoint_name}, whose score head has {num_classes - 1} face class"
+                           f"{'es' if num_classes != 2 else ''} (after the background)")
+    return names
+
+
+def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None, fp16=False, images=None,
+            class_names=None) -> Result:
     from facedge import __version__
 
     started = time.monotonic()
@@ -112,6 +126,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
     state = steps.run("load checkpoint", checkpoint.load_state_dict, ckpt)
     family = families.get(arch) if arch else families.detect(state, ckpt)
     net, num_classes = families.fit(family, state, ckpt)
+    class_names = _class_names(class_names, num_classes, ckpt.name)
     size = tuple(input_size) if input_size else family.default_size_for(ckpt.stem)
     family.check_input_size(*size)
     name = name or _default_name(ckpt, family, size)
@@ -131,7 +146,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
         write_model_info(model_dir, ModelInfo(
             family=family.name, input_size=size, input=graph.input,
             outputs=dict(zip(family.outputs, graph.outputs)), pixel=family.pixel,
-            mean=list(family.mean), norm=list(family.norm), precision=precision,
+            mean=list(family.mean), norm=list(family.norm), precision=precision, class_names=class_names,
             source={"checkpoint": ckpt.name, "checkpoint_sha256": sha256, "facedge": __version__,
                     "arch": family.name, "num_classes": num_classes},
         ))
@@ -146,6 +161,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
             diffs=rep["diffs"], faces=rep["faces"],
             tolerance=verify.FP32_TOLERANCE if precision == "fp32" else None,
             files=files, timings=timings, outputs=dict(zip(family.outputs, graph.outputs)), version=__version__,
+            class_names=class_names,
         )
         _check_faces(full)
         report.write(tmp, full)

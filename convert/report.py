@@ -14,7 +14,7 @@ CONVERTED_STAGES = ("onnxruntime", "ncnn")
 
 
 def build(*, name, family, input_size, precision, checkpoint, images, diffs, faces, tolerance,
-          files, timings, outputs, version):
+          files, timings, outputs, version, class_names=("face",)):
     """The report as a JSON-ready dict. `diffs`: stage -> StageDiff; `faces`: counts from
     verify.compare_stages; `files`: relative path -> bytes; `timings`: step -> seconds."""
     stages = {stage: {"max_abs": d.max_abs, "mean_abs": d.mean_abs} for stage, d in diffs.items()}
@@ -30,6 +30,7 @@ def build(*, name, family, input_size, precision, checkpoint, images, diffs, fac
         "input_size": list(input_size),
         "precision": precision,
         "outputs": outputs,
+        "class_names": list(class_names),
         "checkpoint": checkpoint,
         "images": images,
         "parity": {"reference": "torch float64", "tolerance_max_abs": tolerance, "within_tolerance": raw_ok,

@@ -10,8 +10,13 @@ its square: tests of the pipeline's mechanics (threads, coordinates, outputs)
 need detections that depend on the frame, not a trained model. `delay_s` makes
 it as slow as a real model; time.sleep releases the GIL as the real one does.
 
-Run as a script, it is `facedge camera` with that detector:
-    python tests/camera_fakes.py [--delay S] -- <facedge camera arguments>
+Counter videos (`make_counter_video`) carry each frame's number in big gray
+blocks that survive JPEG and sit below the numbers drawn at the top, so a test
+that reads the MJPEG stream knows which frame of the file each picture is.
+
+Run as a script, it is `facedge camera` with that detector (and with
+--fake-picamera2, the picamera2 stand-in of tests/fake_picamera2.py):
+    python tests/camera_fakes.py [--delay S] [--fake-picamera2] -- <facedge camera arguments>
 """
 
 from __future__ import annotations
@@ -138,6 +143,48 @@ def make_demo_video(path, images, size=(640, 480), repeat=1, fps=25.0):
     return n
 
 
+COUNTER_BITS = 6  # frame numbers 0..63
+_BLOCK = 20
+_ON, _OFF = 170, 40  # below FakeDetector's 200: the blocks are not "faces"
+
+
+def _block_origins(size):
+    w, h = size
+    gap = (w - COUNTER_BITS * _BLOCK) // (COUNTER_BITS + 1)
+    y = h - _BLOCK - max(4, h // 10)  # the bottom: the drawn numbers take the top
+    return [(gap + i * (_BLOCK + gap), y) for i in range(COUNTER_BITS)]
+
+
+def counter_frame(index, size=(160, 120)):
+    w, h = size
+    image = np.full((h, w, 3), _OFF, np.uint8)
+    for bit, (x, y) in enumerate(_block_origins(size)):
+        if index >> bit & 1:
+            image[y: y + _BLOCK, x: x + _BLOCK] = _ON
+    return image
+
+
+def read_counter(image):
+    """The frame number a counter_frame() shows (after JPEG, drawing, scaling back to its size)."""
+    h, w = image.shape[:2]
+    value = 0
+    for bit, (x, y) in enumerate(_block_origins((w, h))):
+        centre = image[y + 6: y + _BLOCK - 6, x + 6: x + _BLOCK - 6]
+        if centre.mean() > (_ON + _OFF) / 2:
+            value |= 1 << bit
+    return value
+
+
+def make_counter_video(path, frames, fps, size=(160, 120)):
+    """An MJPEG .avi of `frames` counter frames at `fps`; returns its path."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened(), path
+    for i in range(frames):
+        writer.write(counter_frame(i, size))
+    writer.release()
+    return path
+
+
 def require_core():
     """Skip (with the reason) when facedge's C++ core is not built."""
     import pytest
@@ -167,6 +214,11 @@ def main(argv):
     delay = 0.0
     if argv[:1] == ["--delay"]:
         delay, argv = float(argv[1]), argv[2:]
+    if argv[:1] == ["--fake-picamera2"]:
+        import fake_picamera2
+
+        fake_picamera2.install()
+        argv = argv[1:]
     if argv[:1] == ["--"]:
         argv = argv[1:]
     from facedge.cli import build_parser

@@ -20,7 +20,7 @@ from facedge.base.errors import FacedgeError
 @pytest.fixture
 def camera(monkeypatch):
     fake_picamera2.world.reset()
-    monkeypatch.setitem(sys.modules, "picamera2", fake_picamera2)
+    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
     yield fake_picamera2.world
     fake_picamera2.world.reset()
 

@@ -121,7 +121,8 @@ def test_perfect_fake_detector_end_to_end(capsys, wider, model_dir, fake, tmp_pa
     # every option that decides AP, explicit: the model's own size by default
     assert report["inference"] == {"input_size": [320, 240], "max_side": None, "size_multiple": None,
                                    "score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750, "nms": "hard",
-                                   "threads": report["inference"]["threads"]}
+                                   "threads": report["inference"]["threads"], "labels": None,
+                                   "resize": "auto"}
     options = made[0].options
     assert (options.input_size, options.score_threshold, options.iou_threshold, options.top_k, options.nms) == ((320, 240), 0.02, 0.3, 750, "hard")
     assert [size for _, _, size in made[0].calls] == [None] * 39  # the fixed size is the detector's own
@@ -187,7 +188,7 @@ def test_text_report(capsys, wider, model_dir, fake):
     assert main(["eval", str(model_dir), "--wider", str(wider), "--input-size", "640x480"]) == 0
     out = capsys.readouterr().out
     assert "WIDER FACE val: 39 of 3226 images, 338 annotated faces" in out
-    assert "input 640x480, score >= 0.02, NMS hard IoU 0.3, top-k 750" in out
+    assert "input 640x480 (resize auto), score >= 0.02, NMS hard IoU 0.3, top-k 750" in out
     assert "Easy      1.0000  62" in out and "Hard      1.0000  217" in out
 
 

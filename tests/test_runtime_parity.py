@@ -52,7 +52,9 @@ def test_detections_equal_wheel_plus_numpy_decode(reference_ultraface, demo_imag
     det = facedge.Detector.from_ncnn(param, bin_, family=family, input_size=(INPUT_W, INPUT_H), score_threshold=threshold, fp16=fp16)
     total_faces = 0
     for path in demo_images:
-        image = cv2.imread(str(path))
+        # at the network size (no resampling: ncnn's and facedge's inputs are the same
+        # floats; resampling is compared below and in the C++ tests)
+        image = cv2.resize(cv2.imread(str(path)), (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA)
         h, w = image.shape[:2]
         scores, boxes = wheel_outputs(param, bin_, image, fp16)
 
@@ -73,6 +75,25 @@ def test_detections_equal_wheel_plus_numpy_decode(reference_ultraface, demo_imag
         assert got.landmarks is None
         total_faces += len(got)
     assert total_faces > 24  # crowd photos: the comparison is not vacuous
+
+
+@pytest.mark.parametrize("name,family", [("RFB-320", "ultraface-rfb")])
+def test_bilinear_resampling_gives_the_wheels_faces(reference_ultraface, demo_images, name, family):
+    """Full-size photos, resampled by both: facedge's bilinear is within a pixel level of
+    ncnn's (test_preprocess.cpp), so the faces agree to a fraction of a pixel."""
+    param, bin_ = reference_ultraface[name]
+    det = facedge.Detector.from_ncnn(param, bin_, family=family, score_threshold=0.5, fp16=False, resize="bilinear")
+    matched = total = 0
+    for path in demo_images:
+        image = cv2.imread(str(path))
+        h, w = image.shape[:2]
+        scores, boxes = wheel_outputs(param, bin_, image, False)
+        ref_boxes, _ = ultraface_detect(scores, boxes, w, h, INPUT_W, INPUT_H, 0.5, 0.3)
+        got = det.detect(image)
+        total += len(ref_boxes)
+        for box in ref_boxes:
+            matched += bool(len(got)) and np.abs(got.boxes - box).max(axis=1).min() < 2.0
+    assert total > 24 and matched >= 0.97 * total, f"{matched} of {total} faces within 2 px"
 
 
 def test_priors_match_the_reference_layout():

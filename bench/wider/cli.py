@@ -13,12 +13,12 @@ options decide AP, so all of them are explicit and recorded in the output.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from facedge.base.errors import FacedgeError
 from facedge.base.model_dir import read_model_info, resolve_model
 from facedge.base.sizes import parse_size
+from facedge.runtime.cores import default_threads
 from facedge.bench.wider.report import format_report, plot_title
 from facedge.bench.wider.run import (DEFAULT_IOU, DEFAULT_NMS, DEFAULT_SCORE_THRESHOLD, DEFAULT_TOP_K, SIZE_MULTIPLE,
                                      InferenceOptions, evaluate_model, evaluate_predictions)
@@ -43,7 +43,11 @@ def configure_parser(p):
     p.add_argument("--iou", type=float, metavar="T", help=f"NMS IoU threshold (default {DEFAULT_IOU})")
     p.add_argument("--top-k", type=int, metavar="K", help=f"keep at most K detections per image (default {DEFAULT_TOP_K})")
     p.add_argument("--nms", choices=("hard", "blend"), help=f"NMS kind (default {DEFAULT_NMS})")
-    p.add_argument("--threads", type=int, metavar="N", help="inference threads (default: CPU cores, at most 4); does not change AP")
+    p.add_argument("--threads", type=int, metavar="N", help="inference threads (default: the usable cores, at most 4); does not change AP")
+    p.add_argument("--resize", choices=("auto", "bilinear", "area"),
+                   help="how images are scaled to the input size (default auto: area filtering above a 2x downscale)")
+    p.add_argument("--label", metavar="NAME,...",
+                   help="multi-class models: evaluate only faces of these classes (default: all classes)")
     p.add_argument("--save-predictions", metavar="DIR", help="also write the model's predictions in the submission layout")
     p.add_argument("--plot", metavar="PNG", help="draw the three precision-recall curves to this PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -80,6 +84,7 @@ def _reject_model_options(args):
     for flag, value in (("--input-size", args.input_size), ("--max-side", args.max_side),
                         ("--score-threshold", args.score_threshold), ("--iou", args.iou),
                         ("--top-k", args.top_k), ("--nms", args.nms), ("--threads", args.threads),
+                        ("--label", getattr(args, "label", None)), ("--resize", getattr(args, "resize", None)),
                         ("--save-predictions", args.save_predictions)):
         if value is not None:
             raise FacedgeError(f"{flag} applies when running a model; --predictions {args.predictions} is evaluated as written")
@@ -102,11 +107,14 @@ def inference_options(args, model_input_size) -> InferenceOptions:
     top_k = DEFAULT_TOP_K if args.top_k is None else args.top_k
     if top_k < 1:
         raise FacedgeError(f"--top-k: expected at least 1, got {top_k}")
-    threads = min(4, os.cpu_count() or 1) if args.threads is None else args.threads
+    threads = default_threads() if args.threads is None else args.threads
     if threads < 1:
         raise FacedgeError(f"--threads: expected at least 1, got {threads}")
+    label = getattr(args, "label", None)
+    labels = [n.strip() for n in label.split(",")] if label else None
     return InferenceOptions(input_size=input_size, max_side=args.max_side, score_threshold=score,
-                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads)
+                            iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads, labels=labels,
+                            resize=getattr(args, "resize", None) or "auto")
 
 
 

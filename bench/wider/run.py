@@ -36,17 +36,22 @@ class InferenceOptions:
     top_k: int
     nms: str
     threads: int
+    labels: list | None = None  # class names kept; None: all
+    resize: str = "auto"
 
     def to_json(self):
         return {"input_size": list(self.input_size) if self.input_size else None, "max_side": self.max_side,
                 "size_multiple": SIZE_MULTIPLE if self.max_side else None,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                "top_k": self.top_k, "nms": self.nms, "threads": self.threads}
+                "top_k": self.top_k, "nms": self.nms, "threads": self.threads, "labels": self.labels,
+                "resize": self.resize}
 
     def describe(self):
         size = f"input {self.input_size[0]}x{self.input_size[1]}" if self.input_size else \
             f"input max side {self.max_side} (multiple of {SIZE_MULTIPLE})"
-        return f"{size}, score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, top-k {self.top_k}"
+        classes = f", classes {','.join(self.labels)}" if self.labels else ""
+        return (f"{size} (resize {self.resize}), score >= {self.score_threshold:g}, NMS {self.nms} IoU {self.iou_threshold:g}, "
+                f"top-k {self.top_k}{classes}")
 
 
 def keep_aspect_size(width, height, max_side):
@@ -61,12 +66,15 @@ def open_detector(model_dir, options: InferenceOptions):
     try:
         from facedge import Detector
 
-        return Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
-                        score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
-                        top_k=options.top_k, nms=options.nms)
+        detector = Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
+                            score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
+                            top_k=options.top_k, nms=options.nms, resize=options.resize)
     except ImportError as e:  # a source tree without the compiled core
         raise FacedgeError(f"the facedge runtime is not available ({e}); "
                            "evaluate saved predictions with --predictions DIR instead") from None
+    for name in options.labels or ():
+        detector.label_index(name)  # refuse a class the model does not have, before the long part
+    return detector
 
 
 def run_model(val, detector, options: InferenceOptions):
@@ -75,6 +83,7 @@ def run_model(val, detector, options: InferenceOptions):
     import cv2
 
     images, rows, texts = [], [], []
+    keep = [detector.label_index(n) for n in options.labels] if options.labels else None
     present = find_val_images(val)
     for image, path in progress(present, total=len(present), desc="WIDER val images"):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -86,6 +95,8 @@ def run_model(val, detector, options: InferenceOptions):
             res = detector.detect(img, input_size=keep_aspect_size(width, height, options.max_side))
         else:
             res = detector.detect(img)
+        if keep is not None:  # one class of a multi-class model
+            res = res.only(keep)
         text = format_prediction(image.name, detections_to_rows(res.boxes, res.scores))
         images.append(image)
         rows.append(parse_prediction(text, f"{image.relpath} predictions")[1])

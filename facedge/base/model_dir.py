@@ -7,6 +7,10 @@ A model directory holds `model.param`, `model.bin` (ncnn) and `facedge.json`:
      "norm": [0.0078125, 0.0078125, 0.0078125], "input": "in0",
      "outputs": {"scores": "out0", "boxes": "out1"}, "source": {...}}
 
+`class_names` (optional) names the face classes, one per score column after the
+background: ["face"] for a two-class model, e.g. ["face", "mask"] for a mask
+detector; without it a model's classes are called "face" (two-class) or
+"class1", "class2", ... The runtime checks the count against the model's output.
 `family` names the decoder (priors, variances, landmark count live in C++, one file
 per family); `outputs` maps the family's output roles to ncnn blob names; the
 preprocessing fields say how 8-bit pixels become the network input:
@@ -45,12 +49,34 @@ class ModelInfo:
     precision: str = "fp32"
     source: dict = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    class_names: list | None = None  # face classes after the background column; None: default_class_names()
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["input_size"] = list(self.input_size)
-        order = ["format", "family", "input_size", "precision", "pixel", "mean", "norm", "input", "outputs", "source"]
-        return {k: d[k] for k in order}
+        order = ["format", "family", "input_size", "precision", "pixel", "mean", "norm", "input", "outputs", "class_names",
+                 "source"]
+        return {k: d[k] for k in order if k != "class_names" or d[k] is not None}
+
+
+def default_class_names(num_classes: int) -> list:
+    """Names of a model's face classes when facedge.json gives none: 'face' for a
+    background + face model, else class1, class2, ... (num_classes counts the background)."""
+    return ["face"] if num_classes == 2 else [f"class{i}" for i in range(1, num_classes)]
+
+
+def check_class_names(names, what) -> list:
+    """A list of distinct, non-empty names without commas or surrounding spaces, or a
+    FacedgeError that starts with `what`."""
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise FacedgeError(f"{what}: class names must be a non-empty list of strings, got {names!r}")
+    for n in names:
+        if not n or n != n.strip() or "," in n:
+            raise FacedgeError(f"{what}: class name {n!r} must be non-empty, without commas or surrounding spaces")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise FacedgeError(f"{what}: class names must be distinct, {', '.join(dup)} repeats")
+    return list(names)
 
 
 def _fail(path, what):
@@ -92,10 +118,13 @@ def parse_model_info(data, path="facedge.json") -> ModelInfo:
     source = data.get("source", {})
     if not isinstance(source, dict):
         _fail(path, f"'source' must be an object, got {source!r}")
+    class_names = data.get("class_names")
+    if class_names is not None:
+        class_names = check_class_names(class_names, f"{path}: 'class_names'")
     return ModelInfo(
         family=data["family"], input_size=(size[0], size[1]), input=data["input"], outputs=dict(outputs),
         pixel=pixel, mean=_numbers(path, "mean", data["mean"], 3), norm=_numbers(path, "norm", data["norm"], 3),
-        precision=precision, source=source,
+        precision=precision, source=source, class_names=class_names,
     )
 
 

@@ -1,7 +1,8 @@
 """`facedge camera`: faces boxed live from a camera, a video file or a stream.
 
     facedge camera [MODEL] [--source picamera2|N|/dev/videoN|FILE|URL]
-                   [--serve [HOST:]PORT] [--json] [--record FILE] [--no-window]
+                   [--serve [HOST:]PORT [--token T | --no-auth] [--max-clients N]]
+                   [--json] [--record FILE] [--no-window] [--realtime | --no-realtime] [--loop]
                    [--max-frames N] [--duration S]
 
 Outputs combine: a window when there is a display, a web page with the live
@@ -59,6 +60,17 @@ def configure_parser(p):
     p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                    help="serve a web page with the live stream and numbers; binds 127.0.0.1 unless HOST is given "
                         "(0.0.0.0:8000 for other machines on the network)")
+    p.add_argument("--token", default=None, metavar="TOKEN",
+                   help="the token --serve asks for, at least 16 characters (default: $FACEDGE_CAMERA_TOKEN, else "
+                        "a random one for each run whenever HOST is not 127.0.0.1, printed in a ready URL)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve without a token even on the network: anyone who reaches it sees the camera")
+    p.add_argument("--max-clients", type=int, default=None, metavar="N",
+                   help="stream viewers at once (default 4); the next one gets 503 'busy'")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="video files: hand frames out at the file's frame rate, like a camera (default: on when "
+                        "serving or showing a window, off for --json/--record runs, which then get every frame fast)")
+    p.add_argument("--loop", action="store_true", help="video files: start again at the end")
     p.add_argument("--json", action="store_true", help="print one JSON line per frame with its detections on stdout")
     p.add_argument("--record", default=None, metavar="FILE", help="write the annotated video to FILE (.mp4 or .avi)")
     p.add_argument("--no-window", action="store_true", help="no window even when a display exists")
@@ -71,5 +83,7 @@ def run(args, detector=None):
     from facedge.runtime.camera.app import run_camera
 
     return run_camera(args.model, source=args.source, size=args.size, threads=args.threads, input_size=args.input_size,
-                      score_threshold=args.score_threshold, serve=args.serve, json_lines=args.json, record=args.record,
-                      window=not args.no_window, max_frames=args.max_frames, duration=args.duration, detector=detector)
+                      score_threshold=args.score_threshold, serve=args.serve, token=args.token, no_auth=args.no_auth,
+                      max_clients=args.max_clients, json_lines=args.json, record=args.record,
+                      window=not args.no_window, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames,
+                      duration=args.duration, detector=detector)

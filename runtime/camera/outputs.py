@@ -18,7 +18,7 @@ from facedge.base.errors import FacedgeError
 class JsonLinesOutput:
     """--json: one line per processed frame on stdout, flushed, e.g.
     {"frame": 12, "time": 0.41, "fps": 29.5, "latency_ms": 12.3, "inference_ms": 8.1,
-     "faces": [{"box": [x1, y1, x2, y2], "score": 0.98, "landmarks": [[x, y], ...]}]} (facedge.base.faces)
+     "faces": [{"box": [x1, y1, x2, y2], "score": 0.98, "label": "face", "landmarks": [[x, y], ...]}]} (facedge.base.faces)
     Coordinates are pixels of the displayed (main) frame; "time" is the frame's
     capture time in seconds after the first processed frame's; "frame" counts the
     source's frames (for a live camera the gaps are frames dropped to stay current)."""

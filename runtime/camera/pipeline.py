@@ -8,7 +8,9 @@ The capture thread never waits for the detector: a live frame that arrives while
 the previous one is still waiting is replaced (and released back to the camera),
 so detection always starts on the newest frame and the pipeline never falls
 behind. A file is not live: every frame is processed, in order; the capture
-thread decodes a few frames ahead and then waits for the detector.
+thread decodes a few frames ahead and then waits for the detector. A file
+played in real time (`source.realtime`, --realtime) hands its frames out at its
+own rate and is treated like a live source.
 
 Drawing and the outputs run beside the detection of the next frame rather than
 after it: detection, the slow part, starts again as soon as it has handed its
@@ -155,6 +157,23 @@ class Detections:
     boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2
     scores: np.ndarray  # (N,)
     landmarks: np.ndarray | None  # (N, K, 2) or None
+    labels: np.ndarray | None = None  # (N,) int: index into class_names
+    class_names: tuple = ("face",)
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = np.zeros(len(self.scores), np.int32)
+
+    @property
+    def names(self):
+        return [self.class_names[i] for i in self.labels.tolist()]
+
+    def counts(self):
+        """Faces per class name, every class listed."""
+        counts = dict.fromkeys(self.class_names, 0)
+        for name in self.names:
+            counts[name] += 1
+        return counts
 
     @classmethod
     def from_result(cls, result, scale):
@@ -166,13 +185,15 @@ class Detections:
             boxes = boxes * np.array([sx, sy, sx, sy], np.float32)
             if landmarks is not None:
                 landmarks = np.asarray(landmarks, np.float32) * np.array([sx, sy], np.float32)
-        return cls(boxes, scores, landmarks)
+        labels = getattr(result, "labels", None)
+        labels = np.zeros(len(scores), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
+        return cls(boxes, scores, landmarks, labels, tuple(getattr(result, "class_names", ("face",))))
 
     def __len__(self):
         return len(self.scores)
 
     def to_json(self):
-        return faces_to_json(self.boxes, self.scores, self.landmarks)
+        return faces_to_json(self.boxes, self.scores, self.landmarks, self.names)
 
 
 class Stats:
@@ -188,17 +209,19 @@ class Stats:
     def __init__(self):
         self.frames = 0
         self.faces = 0
+        self.classes = {}  # faces per class name in the latest frame
         self.latency_ms = 0.0
         self.inference_ms = 0.0
         self.latency_total_ms = 0.0
         self.t_first_capture = None
         self._times = collections.deque()
 
-    def add(self, t_capture, t_done, faces, inference_ms):
+    def add(self, t_capture, t_done, faces, inference_ms, classes=None):
         if self.frames == 0:
             self.t_first_capture = t_capture
         self.frames += 1
         self.faces = faces
+        self.classes = dict(classes) if classes is not None else {}
         self.latency_ms = (t_done - t_capture) * 1000.0
         self.latency_total_ms += self.latency_ms
         self.inference_ms = inference_ms
@@ -214,7 +237,8 @@ class Stats:
 
     def snapshot(self, dropped=0):
         return {"frames": self.frames, "fps": round(self.fps, 2), "latency_ms": round(self.latency_ms, 1),
-                "inference_ms": round(self.inference_ms, 1), "faces": self.faces, "dropped": dropped}
+                "inference_ms": round(self.inference_ms, 1), "faces": self.faces, "classes": dict(self.classes),
+                "dropped": dropped}
 
 
 @dataclass
@@ -280,9 +304,11 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
     Returns a Summary."""
     log = log or _log_stderr
     stop = stop or threading.Event()
-    # Files queue a few frames at each step; live sources hold one, the newest.
-    depth = 1 if source.live else FILE_QUEUE_DEPTH
-    frames = FrameSlot(keep_all=not source.live, depth=depth)
+    # Files queue a few frames at each step; live sources, and files played in
+    # real time, hold one, the newest.
+    newest_only = source.live or getattr(source, "realtime", False)
+    depth = 1 if newest_only else FILE_QUEUE_DEPTH
+    frames = FrameSlot(keep_all=not newest_only, depth=depth)
     results = FrameSlot(keep_all=True, depth=depth)
     capture = CaptureThread(source, frames, stop, retry_s=retry_s, log=log)
     detect = DetectThread(detector, frames, results, stop)
@@ -333,10 +359,13 @@ def run_pipeline(source, detector, outputs, stop=None, max_frames=None, duration
 def _output(item, outputs, stats, dropped):
     frame, detections = item.frame, item.detections
     image = frame.image()
-    draw_detections(image, detections)
-    stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms)
+    annotated = getattr(frame, "annotated", False)  # drawn by the camera itself (hw_mjpeg.py)
+    if not annotated:
+        draw_detections(image, detections)
+    stats.add(frame.t_capture, time.monotonic(), len(detections), item.inference_ms, detections.counts())
     snapshot = stats.snapshot(dropped)
-    draw_overlay(image, snapshot)
+    if not annotated:
+        draw_overlay(image, snapshot)
     report = {"frame": frame.index, "time": round(frame.t_capture - stats.t_first_capture, 4), **snapshot,
               "detections": detections}
     for out in outputs:

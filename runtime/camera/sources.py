@@ -54,9 +54,22 @@ class Frame:
 class OpenCVSource:
     """A camera by number or /dev/videoN, a video file or a stream URL, through cv2.VideoCapture.
 
-    Files are not live: every frame is processed and the run ends at the end of the
-    file. Cameras and URLs are live: only the newest frame matters, and a read that
-    fails means the device went away."""
+    Cameras and URLs are live: only the newest frame matters, and a read that
+    fails means the device went away. Files are not live: by default every frame
+    is processed as fast as the detector goes and the run ends at the end of the
+    file. Set before the first read:
+
+    - `realtime`: frames are handed out at the file's own frame rate, as a camera
+      would hand them out, so that someone can watch; the pipeline then treats the
+      file like a camera and skips frames the detector has no time for.
+    - `loop`: the file starts again at its end (frame numbers go on counting).
+    """
+
+    # For files whose frame rate OpenCV cannot read.
+    DEFAULT_FILE_FPS = 25.0
+    # A paced file this far behind its schedule (decoding slower than the file's
+    # rate) starts a new schedule instead of rushing to catch up.
+    MAX_LAG_S = 1.0
 
     def __init__(self, target, live, size=None):
         self.target = target  # int camera index, or a path/URL string
@@ -64,8 +77,27 @@ class OpenCVSource:
         self.size = size  # (w, h) asked of a camera; None keeps its default
         self.name = f"camera {target}" if isinstance(target, int) else str(target)
         self.fps = None
+        self.realtime = False
+        self.loop = False
+        self.loops = 0  # times a looping file started again
         self._cap = None
         self._index = 0
+        self._pass_frames = 0  # frames read since the file (re)started
+        self._t0 = None  # when paced frame 0 was due
+        self._paced = 0  # frames handed out on the current schedule
+
+    @property
+    def mode(self):
+        """What the stats page says about the source."""
+        if self.live:
+            camera = isinstance(self.target, int) or _DEV_VIDEO.match(str(self.target))
+            return "live camera" if camera else "live stream"
+        return "file (realtime)" if self.realtime else "file (as fast as possible)"
+
+    @property
+    def pace_fps(self):
+        """The rate a realtime file is played at."""
+        return self.fps or self.DEFAULT_FILE_FPS
 
     def open(self):
         cap = cv2.VideoCapture(self.target)
@@ -81,16 +113,36 @@ class OpenCVSource:
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
         self._cap = cap
+        self._pass_frames = 0
 
     def read(self):
         ok, image = self._cap.read()
         if not ok:
             if self.live:
                 raise SourceLost(f"{self.name}: stopped delivering frames")
-            return None  # end of file
+            if not (self.loop and self._pass_frames):  # a file without a single frame never loops
+                return None  # end of file
+            self._cap.release()
+            self.open()  # reading again from a fresh capture works for every container and codec
+            self.loops += 1
+            ok, image = self._cap.read()
+            if not ok:
+                return None
+        self._pass_frames += 1
+        if self.realtime and not self.live:
+            self._wait_for_schedule()
         frame = Frame(self._index, time.monotonic(), image)
         self._index += 1
         return frame
+
+    def _wait_for_schedule(self):
+        now = time.monotonic()
+        due = None if self._t0 is None else self._t0 + self._paced / self.pace_fps
+        if due is None or now - due > self.MAX_LAG_S:
+            self._t0, self._paced, due = now, 0, now
+        if due > now:
+            time.sleep(due - now)
+        self._paced += 1
 
     def close(self):
         if self._cap is not None:
@@ -119,7 +171,11 @@ class Picamera2Source:
 
     Frames are taken with capture_request() and returned with release(); a request
     whose SensorTimestamp is not newer than the last one handed out is a stale,
-    queued frame and is released unseen."""
+    queued frame and is released unseen.
+
+    A stream fed by the camera itself (the hardware JPEG encoder for --serve, see
+    hw_mjpeg.py) is added with `add_camera_stream()`: it is attached to
+    every camera this source opens, and detached before the camera stops."""
 
     # The pipeline holds up to four requests (waiting for detection, in detection,
     # waiting for the outputs, in the outputs) and picamera2 keeps one back; eight
@@ -135,6 +191,7 @@ class Picamera2Source:
         self.main_size = tuple(main_size)
         self.lores_size = tuple(lores_size)
         self.live = True
+        self.mode = "live camera"
         self.name = f"picamera2 camera {camera_num}"
         self.fps = None
         self.scale = (1.0, 1.0)  # lores -> main pixels, known once configured
@@ -142,6 +199,13 @@ class Picamera2Source:
         self._cam = None
         self._last_ts = None
         self._index = 0
+        self._camera_streams = []
+
+    def add_camera_stream(self, stream):
+        """`stream.attach(camera)` now and after every reopening, `stream.detach(camera)` before it stops."""
+        self._camera_streams.append(stream)
+        if self._cam is not None:
+            stream.attach(self._cam)
 
     def open(self):
         Picamera2, MappedArray = import_picamera2()
@@ -168,6 +232,8 @@ class Picamera2Source:
             raise SourceLost(f"{self.name}: cannot be started ({type(e).__name__}: {e})") from e
         self._cam = cam
         self._last_ts = None
+        for stream in self._camera_streams:
+            stream.attach(cam)
 
     def read(self):
         while True:
@@ -183,7 +249,10 @@ class Picamera2Source:
                 self.stale_frames += 1
                 continue
             self._last_ts = ts
-            frame = _PicameraFrame(self, request, self._index, _capture_time(ts))
+            # picamera2 runs post_callback before it hands the request out: when one is
+            # set, what it draws is already in the picture.
+            annotated = getattr(self._cam, "post_callback", None) is not None
+            frame = _PicameraFrame(self, request, self._index, _capture_time(ts), annotated)
             self._index += 1
             return frame
 
@@ -198,6 +267,8 @@ class Picamera2Source:
             if flush is not None:
                 flush()
             cam.stop()
+            for stream in self._camera_streams:  # as picamera2's stop_recording: the camera, then its encoders
+                stream.detach(cam)
         finally:
             cam.close()
 
@@ -216,9 +287,10 @@ class _PicameraFrame:
     """A frame that is still the camera's buffer: `image()` maps "main" without a
     copy; `release()` unmaps it and gives the buffer back to the camera."""
 
-    def __init__(self, source, request, index, t_capture):
+    def __init__(self, source, request, index, t_capture, annotated=False):
         self.index = index
         self.t_capture = t_capture
+        self.annotated = annotated  # the camera's post_callback drew the detections already
         self.scale = source.scale
         self._source = source
         self._request = request
