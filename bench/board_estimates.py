@@ -14,7 +14,7 @@ from pathlib import Path
 from facedge.calibration.costs import TARGETS, CostTable, ModelCosts, blob_shapes_of
 from facedge.calibration.graph import fuse_activations
 from facedge.calibration.ncnn_model import read_model
-from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE, read_model_info
+from facedge.base.model_dir import BIN_FILE, PARAM_FILE, read_model_info
 
 
 def _costs(fp32_dir: Path, table: CostTable) -> ModelCosts:

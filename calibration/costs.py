@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 TARGETS = {"pi4": "cortex-a72", "pi5": "cortex-a76"}
 TARGET_NAMES = (*TARGETS, "this-machine")

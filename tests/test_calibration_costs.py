@@ -14,7 +14,7 @@ from facedge.calibration.graph import fuse_activations, quantizable_layers
 from facedge.calibration.int8_model import build_int8_model
 from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.table import LayerScales
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 INFO = {"format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
         "mean": [127, 127, 127], "norm": [0.0078125] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}
@@ -135,7 +135,7 @@ def test_no_layer_worth_quantizing_is_refused_before_any_work(rfb_dir, demo_imag
 
 
 def test_the_summary_recommends_fp32_where_int8_does_not_pay():
-    from facedge.calibration.cli import target_lines
+    from facedge.calibration.summary import target_lines
 
     t = {"board": "pi4", "cpu": "cortex-a72", "clock_ghz": 1.5, "fp32_ms": {"1": 30.0, "4": 8.0},
          "int8_ms": {"1": 31.0, "4": 8.2}, "ratio": {"1": 1.033, "4": 1.025}, "pays": False,
