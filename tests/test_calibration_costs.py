@@ -163,9 +163,10 @@ def test_cost_ranking_floats_free_layers_first_then_error_per_unit_saved():
     assert ranked == ["b", "a"]  # b: 0.5 per unit saved, a: 0.1
 
 
-def test_bench_states_board_estimates_per_model_and_target(rfb_dir, rfb, tmp_path):
+def test_bench_states_the_board_estimate_written_with_the_model(rfb_dir, rfb, tmp_path):
     from facedge.bench.board_estimates import estimates, format_estimates
     from facedge.bench.targets import _load
+    from facedge.calibration.quantize import _target_report
     from facedge.calibration.trial import write_model_dir
 
     fp32, fused, shapes = rfb
@@ -173,18 +174,24 @@ def test_bench_states_board_estimates_per_model_and_target(rfb_dir, rfb, tmp_pat
     shutil.copytree(rfb_dir, out / "fp32")
     int8_model, _ = build_int8_model(fp32, scales_for(fp32), {"scores", "boxes"})
     write_model_dir(out / "int8", int8_model, dict(INFO, precision="int8"))
-    rows, notes = estimates([_load(out / "fp32"), _load(out / "int8")])
-    assert [r["board"] for r in rows] == ["pi4", "pi5"] and notes == []
     mc = ModelCosts(CostTable.load("cortex-a72"), fused, shapes, {"scores", "boxes"})
+
+    class Job:  # what _target_report reads of quantize's job
+        costs, target = mc, "pi4"
+
+    target = _target_report(Job, int8_model)
+    (out / "report.json").write_text(json.dumps({"calibration": {"target": target}}))
+    rows, notes = estimates([_load(out / "fp32"), _load(out / "int8")])
+    assert notes == [] and len(rows) == 1
+    r = rows[0]
+    assert r["model"] == "version-RFB-320" and r["board"] == "pi4" and r["cpu"] == "cortex-a72"
     expected = mc.estimate(int8_model).total / mc.estimate(None).total
-    assert rows[0]["ratio"]["1"] == round(expected, 3)
-    assert rows[0]["model"] == "version-RFB-320" and rows[0]["int8_ms"]["4"] < rows[0]["int8_ms"]["1"]
+    assert r["ratio"]["1"] == round(expected, 4) and r["int8_ms"]["4"] < r["int8_ms"]["1"]
     text = format_estimates(rows)
-    assert "version-RFB-320" in text and "pi5" in text
-    lone = tmp_path / "lone" / "int8"
-    shutil.copytree(out / "int8", lone)
-    rows, notes = estimates([_load(lone)])
-    assert rows == [] and "no fp32 model beside it" in notes[0]
+    assert "version-RFB-320" in text and "pi4" in text
+    (out / "report.json").write_text("{}")
+    rows, notes = estimates([_load(out / "int8")])
+    assert rows == [] and "no board estimate in" in notes[0]
 
 
 def test_a_budget_nothing_meets_keeps_int8_layers_and_says_not_met():
