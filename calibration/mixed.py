@@ -15,8 +15,9 @@ about 0.015 for one face ranked differently and cannot choose layers (measured o
 ULFD RFB-320: every-layer int8 models gave Easy deltas from -0.014 to +0.015 between
 calibration methods whose ranked agreement differed by 0.02).
 
-With a cost table for the target board (costs.py), the layers are ranked instead by
-accuracy lost per cycle saved. Layers whose int8 form saves nothing on the board
+With `--float-order cycles` and the target board's cost table (costs.py), the layers
+are ranked instead by accuracy lost per cycle saved (not the default: the table still
+underprices int8 layers isolated between float ones, bench/RESULTS.md). Layers whose int8 form saves nothing on the board
 (the model with the layer in float costs no more, boundary passes included) go float
 first and for free; the others are ranked by sensitivity over what keeping them
 int8 saves, and the bisection takes as many of them as the budget needs (all of
