@@ -130,6 +130,7 @@ def describe() -> dict:
     machine = {
         "cpu": _cpu_model(info), "arch": platform.machine(), "features": features,
         "int8_dot_product": sorted(INT8_DOT & set(features)),
+        "facedge_kernels": facedge_kernels(),
         "virtual_machine": "hypervisor" in features or None,
         "cores": os.cpu_count(), "cores_allowed": allowed, **_frequency(),
         "board": board, "board_revision": info.get("Revision") if board else None,
@@ -142,9 +143,30 @@ def describe() -> dict:
     return machine
 
 
+# ncnn's kernel variants that do int8 dot products (facedge._core.build_info())
+INT8_DOT_KERNELS = {"avx_vnni", "avx512_vnni", "asimddp"}
+
+
+def facedge_kernels():
+    """ncnn's CPU kernel variants in facedge's build and whether this CPU runs them
+    ([{"variant", "compiled", "cpu", "runs"}]), or None without the compiled core."""
+    try:
+        from facedge import _core
+    except ImportError:
+        return None
+    return _core.build_info()["kernels"]
+
+
 def int8_note(machine: dict):
-    """Why int8 may not beat fp32 here, or None where the CPU has int8 dot products."""
+    """Why int8 may not beat fp32 here, or None where int8 dot-product kernels run.
+    machine: describe()'s record; its "facedge_kernels" (when present) says whether
+    facedge's ncnn build has the dot-product kernels the CPU could run."""
+    kernels = machine.get("facedge_kernels")
     if machine.get("int8_dot_product"):
+        if kernels is not None and not any(k["runs"] for k in kernels if k["variant"] in INT8_DOT_KERNELS):
+            return (f"this CPU has int8 dot products ({'/'.join(machine['int8_dot_product'])}) but facedge's ncnn build "
+                    "has no kernels for them (an ncnn of your own, given with ncnn_DIR?): int8 convolutions widen to "
+                    "16-bit multiply-adds")
         return None
     arch = machine.get("arch") or ""
     if arch in ("aarch64", "arm64", "armv7l"):
