@@ -122,7 +122,10 @@ def _version(dist_names):
     return None
 
 
-def describe() -> dict:
+def describe(kernels=None) -> dict:
+    """The machine record. kernels: ncnn's kernel variants in facedge's build
+    (facedge.runtime.detector.build_info()["kernels"], which callers above this
+    layer pass in), recorded as "facedge_kernels"."""
     info = _cpuinfo()
     features = _features(info)
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -130,7 +133,7 @@ def describe() -> dict:
     machine = {
         "cpu": _cpu_model(info), "arch": platform.machine(), "features": features,
         "int8_dot_product": sorted(INT8_DOT & set(features)),
-        "facedge_kernels": facedge_kernels(),
+        "facedge_kernels": kernels,
         "virtual_machine": "hypervisor" in features or None,
         "cores": os.cpu_count(), "cores_allowed": allowed, **_frequency(),
         "board": board, "board_revision": info.get("Revision") if board else None,
@@ -145,16 +148,6 @@ def describe() -> dict:
 
 # ncnn's kernel variants that do int8 dot products (facedge._core.build_info())
 INT8_DOT_KERNELS = {"avx_vnni", "avx512_vnni", "asimddp"}
-
-
-def facedge_kernels():
-    """ncnn's CPU kernel variants in facedge's build and whether this CPU runs them
-    ([{"variant", "compiled", "cpu", "runs"}]), or None without the compiled core."""
-    try:
-        from facedge import _core
-    except ImportError:
-        return None
-    return _core.build_info()["kernels"]
 
 
 def int8_note(machine: dict):

@@ -19,7 +19,9 @@ def summary(r: dict) -> str:
     if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
         from facedge.bench.machine import describe, int8_note
 
-        why = int8_note(describe()) or (
+        from facedge.runtime.detector import kernel_variants
+
+        why = int8_note(describe(kernel_variants())) or (
             "ncnn's int8 dot-product kernels do run here, but the layers kept in float and the quantize/dequantize "
             "steps between int8 and float layers cost what the int8 layers save")
         lines.append(f"note: int8 is not faster than fp32 on this machine ({why}); "

@@ -81,9 +81,12 @@ def test_int8_note_when_the_build_lacks_the_cpus_dot_product_kernels():
 def test_the_build_runs_the_kernels_this_cpu_has():
     """facedge's ncnn build compiles every x86 variant its layers use (AVX-512 and VNNI
     included) and ncnn's dispatch runs each one the CPU supports."""
-    kernels = machine.facedge_kernels()
+    from facedge.runtime.detector import kernel_variants
+
+    kernels = kernel_variants()
     if kernels is None:
         pytest.skip("facedge's C++ core is not built")
+    assert machine.describe(kernels)["facedge_kernels"] == kernels
     flags = [line for line in open("/proc/cpuinfo").read().splitlines() if line.startswith(("flags", "Features"))]
     features = set(flags[0].split(":", 1)[1].split()) if flags else set()
     by_name = {k["variant"]: k for k in kernels}
