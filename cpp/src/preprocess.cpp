@@ -134,17 +134,60 @@ void horizontal_pixels(const float* __restrict row, const int* __restrict first,
     }
 }
 
+// C = 3 or 4: the channels of one tap in one 4-lane register (GCC's vector
+// extension: SSE on x86, NEON on ARM), so a tap costs one load and one multiply-add
+// instead of three. The fourth lane of a 3-channel pixel is the next pixel's first
+// channel, never stored (the zero padding keeps the last load inside the buffer).
+typedef float Float4 __attribute__((vector_size(16)));
+
+template<int C, int T, bool Swap>
+void horizontal_pixels4(const float* __restrict row, const int* __restrict first, const float* __restrict weight, int width,
+                        const float* scale, const float* bias, float* const* out)
+{
+    // constant lanes (a run-time lane index would send the register through memory)
+    const int p0 = Swap ? 2 : 0, p1 = 1, p2 = Swap ? 0 : 2;
+    float* __restrict o0 = out[0];
+    float* __restrict o1 = out[1];
+    float* __restrict o2 = out[2];
+    for (int x = 0; x < width; x++)
+    {
+        const float* px = row + (size_t)first[x] * C;
+        Float4 acc = {0.f, 0.f, 0.f, 0.f};
+        for (int t = 0; t < T; t++)
+        {
+            Float4 v;
+            std::memcpy(&v, px + t * C, sizeof(v));
+            acc += v * weight[(size_t)t * width + x];
+        }
+        o0[x] = acc[p0] * scale[0] + bias[0];
+        o1[x] = acc[p1] * scale[1] + bias[1];
+        o2[x] = acc[p2] * scale[2] + bias[2];
+    }
+}
+
+template<int C, int T>
+void horizontal_taps(const float* row, const int* first, const float* weight, int width, const int* pick, const float* scale,
+                     const float* bias, float* const* out)
+{
+    if (C == 1)
+        horizontal_pixels<C, T>(row, first, weight, width, pick, scale, bias, out);
+    else if (pick[0] == 2) // the other channel order (BGR to RGB and the like)
+        horizontal_pixels4<C, T, true>(row, first, weight, width, scale, bias, out);
+    else
+        horizontal_pixels4<C, T, false>(row, first, weight, width, scale, bias, out);
+}
+
 template<int C>
 bool horizontal_pixels_for(int taps, const float* row, const int* first, const float* weight, int width, const int* pick,
                            const float* scale, const float* bias, float* const* out)
 {
     switch (taps)
     {
-    case 2: horizontal_pixels<C, 2>(row, first, weight, width, pick, scale, bias, out); return true;
-    case 3: horizontal_pixels<C, 3>(row, first, weight, width, pick, scale, bias, out); return true;
-    case 4: horizontal_pixels<C, 4>(row, first, weight, width, pick, scale, bias, out); return true;
-    case 5: horizontal_pixels<C, 5>(row, first, weight, width, pick, scale, bias, out); return true;
-    case 6: horizontal_pixels<C, 6>(row, first, weight, width, pick, scale, bias, out); return true;
+    case 2: horizontal_taps<C, 2>(row, first, weight, width, pick, scale, bias, out); return true;
+    case 3: horizontal_taps<C, 3>(row, first, weight, width, pick, scale, bias, out); return true;
+    case 4: horizontal_taps<C, 4>(row, first, weight, width, pick, scale, bias, out); return true;
+    case 5: horizontal_taps<C, 5>(row, first, weight, width, pick, scale, bias, out); return true;
+    case 6: horizontal_taps<C, 6>(row, first, weight, width, pick, scale, bias, out); return true;
     default: return false; // footprints above 6 pixels (downscales beyond 5x): horizontal_pass
     }
 }
