@@ -103,6 +103,7 @@ def main(argv=None):
     from facedge.bench.machine import describe
     from facedge.runtime.detector import kernel_variants
     from facedge.base.sample_photos import bench_photo
+    from facedge.base.sizes import parse_size
 
     if args.model:
         det, name = facedge.Detector(args.model, threads=args.threads), args.model
@@ -112,7 +113,7 @@ def main(argv=None):
             p.error("give --model, or --param and --bin (bare ultraface-rfb ncnn files)")
         det = facedge.Detector.from_ncnn(param, bin_, family="ultraface-rfb", threads=args.threads)
         name = str(param)
-    fw, fh = (int(v) for v in args.frame.lower().split("x"))
+    fw, fh = parse_size(args.frame, "--frame")
     frame = cv2.resize(cv2.imread(str(bench_photo())), (fw, fh), interpolation=cv2.INTER_AREA)
     callers = [int(v) for v in args.callers.split(",")]
     results = measure(det, frame, callers, args.seconds, args.rounds)

@@ -51,7 +51,11 @@ def delta_interval(images, fp32_rows, int8_rows, resamples=BOOTSTRAP_RESAMPLES, 
     """{setting: [low, high]}: the 95 % bootstrap interval of int8 AP - fp32 AP over the
     evaluated images (both models on the same resampled images). With a few dozen
     images one face ranked differently moves AP by about 1/faces, and this interval
-    says how far the measured delta can be trusted."""
+    says how far the measured delta can be trusted.
+
+    Not scipy.stats.bootstrap: with a few dozen images some resamples have no face
+    of a setting, its AP is undefined (NaN) there, and scipy's percentile interval
+    turns NaN; these resamples are skipped here (nanpercentile)."""
     from facedge.bench.wider.ap import evaluate
     from facedge.bench.wider.gt import SETTINGS
 

@@ -156,6 +156,7 @@ def test_the_cookie_carries_the_token_in_a_headless_browser(served, tmp_path):
     assert re.search(r'<body data-updates="[1-9]\d*"', dom), dom[:3000]
     assert '<span id="state">live</span>' in dom
     assert '<span id="source">source: file (realtime)</span>' in dom
+    assert '<span id="encoder">JPEG encoder: OpenCV cv2.imencode (CPU)</span>' in dom
     assert int(re.search(r'<b id="frames">(\d+)</b>', dom).group(1)) > 0
     # The stream too: the counter's blocks show on the page.
     shot = tmp_path / "page.png"

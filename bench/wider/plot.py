@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from facedge.bench.wider.gt import SETTINGS
+from facedge.base.atomic import atomic_write_bytes
 from facedge.base.errors import FacedgeError
+from facedge.bench.wider.gt import SETTINGS
 
 
 def plot_pr_curves(result, path, title):
@@ -41,16 +40,4 @@ def plot_pr_curves(result, path, title):
         fig.savefig(buf, format="png")
     finally:
         plt.close(fig)
-    _atomic_write_bytes(path, buf.getvalue())
-
-
-def _atomic_write_bytes(path, data):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, buf.getvalue())

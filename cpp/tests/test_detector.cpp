@@ -1,5 +1,5 @@
 // End-to-end checks of Detector on the upstream ULFD ncnn model (shared data);
-// skipped, with a note, where the shared folder is absent.
+// skipped (SKIP, reported as skips) where the shared folder is absent.
 #include <fstream>
 #include <thread>
 
@@ -9,24 +9,20 @@
 
 using namespace facedge;
 
-static bool have_reference(std::string& param, std::string& bin)
+static void reference_model(std::string& param, std::string& bin)
 {
     const std::string shared = facedge_test::shared_dir();
     if (shared.empty())
-    {
-        std::cout << "  (skipped: no shared data; set FACEDGE_SHARED)\n";
-        return false;
-    }
+        SKIP("no shared data; set FACEDGE_SHARED");
     param = shared + "/reference/ultraface-ncnn/RFB-320.param";
     bin = shared + "/reference/ultraface-ncnn/RFB-320.bin";
-    return true;
+    CHECK(std::ifstream(param).good() && std::ifstream(bin).good());
 }
 
 TEST(detector_raw_outputs_have_one_softmax_row_per_prior)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     DetectorOptions opt;
     Detector det(param, bin, ModelConfig::defaults_for("ultraface-rfb"), opt);
     std::vector<uint8_t> pixels(640 * 480 * 3, 128);
@@ -46,8 +42,7 @@ TEST(detector_raw_outputs_have_one_softmax_row_per_prior)
 TEST(detector_rejects_bad_files_and_options)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     ModelConfig cfg = ModelConfig::defaults_for("ultraface-rfb");
     DetectorOptions opt;
     CHECK_THROWS_WITH(Detector("/nonexistent.param", bin, cfg, opt), "/nonexistent.param: cannot open ncnn .param");
@@ -73,8 +68,7 @@ TEST(detector_rejects_bad_files_and_options)
 TEST(detector_checks_the_class_count_against_the_model)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     ModelConfig cfg = ModelConfig::defaults_for("ultraface-rfb");
     DetectorOptions opt;
     cfg.num_classes = 1;
@@ -88,8 +82,7 @@ TEST(detector_checks_the_class_count_against_the_model)
 TEST(concurrent_detects_equal_serial_ones)
 {
     std::string param, bin;
-    if (!have_reference(param, bin))
-        return;
+    reference_model(param, bin);
     DetectorOptions opt;
     opt.num_threads = 2;
     opt.top_k = 0; // no limit
