@@ -112,7 +112,9 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
         _note(n)
 
     defaults = default_options()  # facedge's, for every runtime
-    machine = machine_info.describe()
+    from facedge.runtime.detector import kernel_variants
+
+    machine = machine_info.describe(kernel_variants())
     before = machine_info.thermal()
     with tempfile.TemporaryDirectory(prefix="facedge-bench-") as folder:
         settings = {"frames": _frames(image_path, [tuple(j["model"]["input_size"]) for j in jobs], folder),

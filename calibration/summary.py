@@ -36,7 +36,11 @@ def summary(r: dict) -> str:
     if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
         from facedge.bench.machine import describe, int8_note
 
-        why = int8_note(describe()) or "more of the model is float than int8 pays for"
+        from facedge.runtime.detector import kernel_variants
+
+        why = int8_note(describe(kernel_variants())) or (
+            "ncnn's int8 dot-product kernels do run here, but the layers kept in float and the quantize/dequantize "
+            "steps between int8 and float layers cost what the int8 layers save")
         lines.append(f"note: int8 is not faster than fp32 on this machine ({why}); "
                      "measure on the board you deploy to with `facedge bench`")
     lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")
