@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .blockcycles import BlockCycles, cache_dir
-from .profile import Profile, read_profile
+from .profile import Profile, read_profile, save_profile
 
 QEMU = os.environ.get("FACEDGE_QEMU", "/usr/bin/qemu-aarch64")  # dynamic build: plugins need it
 PLUGIN_SOURCE = Path(__file__).with_name("tbprofile.c")
@@ -39,11 +39,12 @@ def build_plugin(out_dir: Path | None = None) -> Path:
 
 
 def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cwd=None, threads: int | None = None,
-                pin: bool = True, timeout: float | None = None) -> tuple:
+                pin: bool = True, timeout: float | None = None, keep=None) -> tuple:
     """Runs argv (argv[0]: an aarch64 executable) under qemu with the plugin.
     Returns (Profile, completed process). threads sets OMP_NUM_THREADS and a passive
     OpenMP wait policy (waiting threads sleep instead of spinning: under emulation a
-    spinning thread would be counted as work)."""
+    spinning thread would be counted as work). keep: also save the raw profile there
+    (gzip-compressed when the name ends in .gz), to re-cost it later without qemu."""
     plugin = build_plugin()
     run_env = dict(os.environ if env is None else env)
     if threads is not None:
@@ -61,6 +62,8 @@ def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cw
         if run.returncode != 0:
             raise GuestRunError(f"{' '.join(map(str, argv))}: exit {run.returncode} under qemu -cpu {qemu_cpu}:\n"
                                 f"{(run.stdout + run.stderr)[-2000:]}")
+        if keep:
+            save_profile(Path(out), Path(keep))
         return read_profile(Path(out)), run
     finally:
         os.unlink(out)

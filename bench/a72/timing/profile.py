@@ -4,7 +4,10 @@ the guest's marked phase."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +57,9 @@ def _add(dst: list, src: list) -> list:
 def read_profile(path: Path) -> Profile:
     """Parses a tbprofile file; raises ValueError naming the file on a malformed one."""
     path = Path(path)
-    lines = path.read_text().splitlines()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        lines = f.read().splitlines()
     if not lines or not lines[0].startswith("tbprofile 1 "):
         raise ValueError(f"{path}: not a tbprofile v1 file (first line {lines[0][:40] if lines else 'missing'!r})")
     head = dict(item.split("=", 1) for item in lines[0].split()[2:])
@@ -79,3 +84,12 @@ def read_profile(path: Path) -> Profile:
     for b in blocks.values():
         b.counts = [c + [0] * (vcpus - len(c)) for c in b.counts]
     return Profile(vcpus, marks, blocks)
+
+
+def save_profile(src: Path, dst: Path) -> None:
+    """Copies a raw profile to dst (gzip when dst ends in .gz), atomically."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    with open(src, "rb") as fin, (gzip.open(tmp, "wb", compresslevel=3) if dst.suffix == ".gz" else open(tmp, "wb")) as fout:
+        shutil.copyfileobj(fin, fout)
+    os.replace(tmp, dst)

@@ -1,0 +1,125 @@
+"""The A72 timing model's tooling (bench/a72/timing), fast: the block-to-cycles path on
+small known blocks, the profile format and the plugin's output on a tiny guest program.
+Each part skips with a reason when its tool (llvm-mc/llvm-mca, the aarch64 cross
+compiler, the dynamic qemu-aarch64) is missing. About 3 s."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # bench/a72 is a development tool, not part of the installed package
+
+import importlib  # noqa: E402
+
+# (the package exports functions named like its modules: import the modules themselves)
+blockcycles, estimate, profile = (importlib.import_module(f"bench.a72.timing.{m}") for m in ("blockcycles", "estimate", "profile"))
+
+needs_llvm = pytest.mark.skipif(not (shutil.which("llvm-mc") and shutil.which("llvm-mca")),
+                                reason="llvm-mc / llvm-mca (Debian package llvm) not installed")
+needs_guest = pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and Path(estimate.QEMU).is_file()),
+                                 reason="aarch64-linux-gnu-gcc or the dynamic qemu-aarch64 not installed")
+
+
+def assemble(lines):
+    """AArch64 assembly text to machine code bytes, with llvm-mc."""
+    run = subprocess.run(["llvm-mc", "-triple=aarch64", "-mattr=+neon", "-show-encoding"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True, check=True)
+    code = b""
+    for line in run.stdout.splitlines():
+        if "encoding: [" in line:
+            code += bytes(int(x, 16) for x in line.split("encoding: [")[1].rstrip("]").split(","))
+    assert len(code) == 4 * len(lines)
+    return code
+
+
+@pytest.fixture
+def model(tmp_path):
+    return blockcycles.BlockCycles("cortex-a72", cache=tmp_path)
+
+
+@needs_llvm
+def test_fmla_block_runs_one_q_fmla_per_cycle(model):
+    # 16 independent 128-bit fmla: the A72 issues one a cycle (its two 64-bit FP pipes together)
+    code = assemble([f"fmla v{16 + i}.4s, v{i % 4}.4s, v{4 + i // 8}.s[{i % 4}]" for i in range(16)])
+    model.ensure([code])
+    cost = model.cost(code)
+    assert cost["insns"] == 16 and cost["fallback"] == 0
+    assert 15.5 <= cost["cycles"] <= 17.0
+
+
+@needs_llvm
+def test_dependent_chain_costs_its_latency(model):
+    # each fadd waits for the previous one: latency-bound, several cycles per instruction
+    code = assemble(["fadd s0, s0, s1"] * 8)
+    model.ensure([code])
+    assert model.cost(code)["cycles"] >= 8 * 3
+
+
+@needs_llvm
+def test_undecodable_words_are_charged_and_counted(model, tmp_path):
+    code = assemble(["add x0, x0, #1"]) + b"\xff\xff\xff\xff"
+    model.ensure([code])
+    cost = model.cost(code)
+    assert cost["insns"] == 2 and cost["fallback"] == 1
+    # the cache is written and read back by a new model
+    again = blockcycles.BlockCycles("cortex-a72", cache=tmp_path)
+    assert again.cost(code) == cost
+
+
+def test_profile_format_merges_retranslated_blocks(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("tbprofile 1 vcpus=2 marks=3\n"
+                    "B 400000 1f2003d51f2003d5 1,0 5,2\n"
+                    "B 400000 1f2003d51f2003d5 0,0 1,1\n"
+                    "B 400010 c0035fd6 2,1 0,0\n")
+    prof = profile.read_profile(path)
+    assert (prof.vcpus, prof.marks, len(prof.blocks)) == (2, 3, 2)
+    assert prof.insns(1) == [12, 6] and prof.insns(0) == [4, 1]
+
+
+@pytest.mark.parametrize("text, message", [("hello\n", "not a tbprofile v1 file"),
+                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 abc 1 1\n", "non-hexadecimal"),
+                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 aabbcc 1 1\n", "not whole AArch64"),
+                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 aabbccdd 1\n", "expected 'B vaddr")])
+def test_profile_errors_name_the_file(tmp_path, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        profile.read_profile(path)
+
+
+GUEST = r"""
+#include <unistd.h>
+volatile double sink;
+int main(void) {
+    double a = 0;
+    for (int r = 0; r < 3; r++) {
+        syscall(0x7fac, 1);
+        for (int i = 0; i < 1000; i++) a += i * 0.5;
+        syscall(0x7fac, 0);
+    }
+    sink = a;
+    return 0;
+}
+"""
+
+
+@needs_guest
+@needs_llvm
+def test_plugin_counts_marked_iterations(tmp_path):
+    src = tmp_path / "guest.c"
+    src.write_text(GUEST)
+    exe = tmp_path / "guest"
+    subprocess.run(["aarch64-linux-gnu-gcc", "-O1", "-static", "-o", str(exe), str(src)], check=True)
+    prof, _ = estimate.profile_run([exe], keep=tmp_path / "kept.txt.gz")
+    assert prof.vcpus == 1 and prof.marks == 3
+    # the inner loop's block ran 1000 times per marked iteration (less the entry, which may be its own block)
+    loop_runs = max(c[0] for _, c in prof.counts(1))
+    assert 2997 <= loop_runs <= 3000
+    assert profile.read_profile(tmp_path / "kept.txt.gz").insns(1) == prof.insns(1)
+    cyc = estimate.cycles_of(prof)
+    assert cyc["phase"] == 1 and cyc["per_thread_cycles"][0] > cyc["per_thread_insns"][0] / 4
