@@ -72,19 +72,23 @@ def test_undecodable_words_are_charged_and_counted(model, tmp_path):
 
 def test_profile_format_merges_retranslated_blocks(tmp_path):
     path = tmp_path / "p.txt"
-    path.write_text("tbprofile 1 vcpus=2 marks=3\n"
-                    "B 400000 1f2003d51f2003d5 1,0 5,2\n"
-                    "B 400000 1f2003d51f2003d5 0,0 1,1\n"
-                    "B 400010 c0035fd6 2,1 0,0\n")
+    path.write_text("tbprofile 2 vcpus=2\n"
+                    "M 1 3\n"
+                    "M 4 1\n"
+                    "B 400000 1f2003d51f2003d5 0:1,0 1:5,2\n"
+                    "B 400000 1f2003d51f2003d5 1:1,1 4:7\n"
+                    "B 400010 c0035fd6 0:2,1\n")
     prof = profile.read_profile(path)
-    assert (prof.vcpus, prof.marks, len(prof.blocks)) == (2, 3, 2)
-    assert prof.insns(1) == [12, 6] and prof.insns(0) == [4, 1]
+    assert (prof.vcpus, prof.marks, len(prof.blocks)) == (2, {1: 3, 4: 1}, 2)
+    assert prof.insns(1) == [12, 6] and prof.insns(0) == [4, 1] and prof.insns(4) == [14, 0]
 
 
-@pytest.mark.parametrize("text, message", [("hello\n", "not a tbprofile v1 file"),
-                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 abc 1 1\n", "non-hexadecimal"),
-                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 aabbcc 1 1\n", "not whole AArch64"),
-                                           ("tbprofile 1 vcpus=1 marks=0\nB 0 aabbccdd 1\n", "expected 'B vaddr")])
+@pytest.mark.parametrize("text, message", [("hello\n", "not a tbprofile format 2 file"),
+                                           ("tbprofile 2 cpus=1\n", "expected 'tbprofile 2 vcpus=N'"),
+                                           ("tbprofile 2 vcpus=1\nB 0 abc 0:1\n", "non-hexadecimal"),
+                                           ("tbprofile 2 vcpus=1\nB 0 aabbcc 0:1\n", "not whole AArch64"),
+                                           ("tbprofile 2 vcpus=1\nB 0 aabbccdd\n", "expected 'M phase marks'"),
+                                           ("tbprofile 2 vcpus=1\nB 0 aabbccdd 0:x\n", "invalid literal")])
 def test_profile_errors_name_the_file(tmp_path, text, message):
     path = tmp_path / "bad.txt"
     path.write_text(text)
@@ -102,6 +106,9 @@ int main(void) {
         for (int i = 0; i < 1000; i++) a += i * 0.5;
         syscall(0x7fac, 0);
     }
+    syscall(0x7fac, 2);  /* a second phase: twice the work, once */
+    for (int i = 0; i < 2000; i++) a += i * 0.5;
+    syscall(0x7fac, 0);
     sink = a;
     return 0;
 }
@@ -116,10 +123,14 @@ def test_plugin_counts_marked_iterations(tmp_path):
     exe = tmp_path / "guest"
     subprocess.run(["aarch64-linux-gnu-gcc", "-O1", "-static", "-o", str(exe), str(src)], check=True)
     prof, _ = estimate.profile_run([exe], keep=tmp_path / "kept.txt.gz")
-    assert prof.vcpus == 1 and prof.marks == 3
+    assert prof.vcpus == 1 and prof.marks == {1: 3, 2: 1}
     # the inner loop's block ran 1000 times per marked iteration (less the entry, which may be its own block)
     loop_runs = max(c[0] for _, c in prof.counts(1))
     assert 2997 <= loop_runs <= 3000
     assert profile.read_profile(tmp_path / "kept.txt.gz").insns(1) == prof.insns(1)
-    cyc = estimate.cycles_of(prof)
-    assert cyc["phase"] == 1 and cyc["per_thread_cycles"][0] > cyc["per_thread_insns"][0] / 4
+    one, two = (estimate.cycles_of(prof, phase=ph) for ph in (1, 2))
+    assert one["iterations"] == 3 and two["iterations"] == 1
+    # per iteration, phase 2 did twice phase 1's loop
+    assert 1.9 < two["per_thread_insns"][0] / one["per_thread_insns"][0] < 2.1
+    assert 1.9 < two["per_thread_cycles"][0] / one["per_thread_cycles"][0] < 2.1
+    assert one["per_thread_cycles"][0] > one["per_thread_insns"][0] / 4  # no more than the A72's 3-wide issue

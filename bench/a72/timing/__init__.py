@@ -16,14 +16,17 @@ Python API (run from the repository root, `bench` importable)::
     r["cycles"]              # cycles of the busiest thread per iteration
     r["per_thread_cycles"]   # [cycles per iteration] per guest thread (vCPU index; 0 = main)
     r["per_thread_insns"]    # [guest instructions per iteration] per thread
-    r["iterations"]          # how many marked phases were seen (1 when none)
+    r["iterations"]          # how many times the measured phase was started (1 when unmarked)
+    r["phases"]              # {K: the same keys, for each marked phase K} (several per run)
     r["marked"], r["ipc"], r["fallback_fraction"], r["blocks"], r["stdout"]
 
 What is measured: if the guest brackets its work with the marker system call
-``syscall(0x7fac, 1)`` ... ``syscall(0x7fac, 0)`` (any number of times), only the
-marked phases count and the totals are divided by the number of start marks, so a
-driver can warm up, mark N iterations, and get ms per iteration. From Python in the
-guest: ``ctypes.CDLL(None).syscall(0x7fac, 1)``. Unmarked runs count the whole process.
+``syscall(0x7fac, K)`` ... ``syscall(0x7fac, 0)`` (K = 1..15, any number of times), each
+phase K is counted on its own and divided by the number of times it was started, so a
+driver can warm up, mark N iterations, and get ms per iteration; one process can mark
+several measurements (say a network at 1, 2, 3, 4 threads as phases 1-4). From Python in
+the guest: ``ctypes.CDLL(None).syscall(0x7fac, K)``. The top-level result is the only
+marked phase (or the whole run when none or several were marked: see r["phases"]).
 
 threads sets OMP_NUM_THREADS and OMP_WAIT_POLICY=PASSIVE (GOMP_SPINCOUNT=0) for the
 guest: OpenMP threads waiting at a barrier sleep instead of spinning, so waiting is not

@@ -30,10 +30,11 @@ def main(argv=None) -> int:
         return 1
     print(file=sys.stderr)
     sys.stdout.write(r.pop("stdout"))
-    threads = ", ".join(f"{c / 1e6:.2f}" for c in r["per_thread_cycles"] if c)
-    print(f"estimated {r['ms']:.3f} ms on {r['cpu']} at {r['clock_mhz']:g} MHz "
-          f"({'per marked iteration, ' + str(r['iterations']) + ' iterations' if r['marked'] else 'whole run'}); "
-          f"Mcycles per thread: {threads}; IPC {r['ipc']:.2f}; uncosted {100 * r['fallback_fraction']:.2f} %")
+    for name, res in ([(f"phase {ph}", res) for ph, res in r["phases"].items()] if r["marked"] else [("whole run", r)]):
+        threads = ", ".join(f"{c / 1e6:.2f}" for c in res["per_thread_cycles"] if c)
+        print(f"{name}: estimated {res['ms']:.3f} ms on {res['cpu']} at {res['clock_mhz']:g} MHz per iteration "
+              f"({res['iterations']} iterations); Mcycles per thread: {threads}; IPC {res['ipc']:.2f}; "
+              f"uncosted {100 * res['fallback_fraction']:.2f} %")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(r, f, indent=1)

@@ -70,13 +70,14 @@ def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cw
 
 
 def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = None, progress=None) -> dict:
-    """Cycles and instructions per guest thread for one phase (default: the marked phase
-    when the guest marked one, else the whole run), summed over executions."""
+    """Cycles and instructions per guest thread, per iteration, for one phase (default:
+    the only marked phase when the guest marked one, else the whole run)."""
     if phase is None:
-        phase = 1 if profile.marks else 0
+        phase = profile.phases[0] if len(profile.phases) == 1 else 0
     model = BlockCycles(cpu)
     executed = profile.counts(phase)
     model.ensure([b.code for b, _ in executed], progress=progress)
+    iterations = profile.marks.get(phase, 1) or 1
     cyc = [0.0] * profile.vcpus
     insns = [0] * profile.vcpus
     fallback = 0
@@ -87,32 +88,41 @@ def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = Non
                 cyc[v] += c * cost["cycles"]
                 insns[v] += c * cost["insns"]
                 fallback += c * cost["fallback"]
-    return {"phase": phase, "per_thread_cycles": cyc, "per_thread_insns": insns,
-            "fallback_insns": fallback, "blocks": len(executed)}
+    return {"phase": phase, "iterations": iterations, "per_thread_cycles": [c / iterations for c in cyc],
+            "per_thread_insns": [i / iterations for i in insns], "fallback_insns": fallback / iterations,
+            "blocks": len(executed)}
 
 
-def estimate(argv, threads: int = 1, cpu: str = "cortex-a72", clock_mhz: float = 1500, *, qemu_cpu: str | None = None,
-             prefix=None, env=None, cwd=None, progress=None, timeout: float | None = None) -> dict:
+def summarize(cyc: dict, cpu: str, clock_mhz: float, threads: int | None) -> dict:
+    """cycles_of's result as the estimate: the busiest thread's cycles at the clock."""
+    from .model import predict_ms
+
+    per_thread = cyc["per_thread_cycles"]
+    active = [c for c in per_thread if c > 0]
+    total_insns = sum(cyc["per_thread_insns"])
+    return {
+        "ms": predict_ms(per_thread, clock_mhz, cpu, threads or 1),
+        "cycles": max(per_thread) if per_thread else 0.0,
+        "per_thread_cycles": per_thread,
+        "per_thread_insns": cyc["per_thread_insns"],
+        "iterations": cyc["iterations"],
+        "phase": cyc["phase"],
+        "threads_active": len(active),
+        "ipc": total_insns / sum(active) if active else 0.0,
+        "fallback_fraction": cyc["fallback_insns"] / total_insns if total_insns else 0.0,
+        "blocks": cyc["blocks"],
+        "cpu": cpu, "clock_mhz": clock_mhz, "threads": threads,
+    }
+
+
+def estimate(argv, threads: int | None = 1, cpu: str = "cortex-a72", clock_mhz: float = 1500, *,
+             qemu_cpu: str | None = None, prefix=None, env=None, cwd=None, progress=None,
+             timeout: float | None = None, keep=None) -> dict:
     """See the package docstring."""
     prof, run = profile_run(argv, qemu_cpu=qemu_cpu or cpu, prefix=prefix, env=env, cwd=cwd, threads=threads,
-                            timeout=timeout)
-    res = cycles_of(prof, cpu, progress=progress)
-    iterations = prof.marks or 1
-    active = [c for c in res["per_thread_cycles"] if c > 0]
-    per_iter = [c / iterations for c in res["per_thread_cycles"]]
-    critical = max(per_iter) if per_iter else 0.0
-    total_insns = sum(res["per_thread_insns"])
-    return {
-        "ms": critical / (clock_mhz * 1e3),
-        "cycles": critical,
-        "per_thread_cycles": per_iter,
-        "per_thread_insns": [i / iterations for i in res["per_thread_insns"]],
-        "iterations": iterations,
-        "marked": bool(prof.marks),
-        "threads_active": len(active),
-        "ipc": total_insns / sum(res["per_thread_cycles"]) if active else 0.0,
-        "fallback_fraction": res["fallback_insns"] / total_insns if total_insns else 0.0,
-        "blocks": res["blocks"],
-        "cpu": cpu, "clock_mhz": clock_mhz, "threads": threads,
-        "stdout": run.stdout,
-    }
+                            timeout=timeout, keep=keep)
+    out = summarize(cycles_of(prof, cpu, progress=progress), cpu, clock_mhz, threads)
+    out["marked"] = bool(prof.marks)
+    out["phases"] = {ph: summarize(cycles_of(prof, cpu, ph), cpu, clock_mhz, threads) for ph in prof.phases}
+    out["stdout"] = run.stdout
+    return out

@@ -1,6 +1,6 @@
-"""Reading the output of the tbprofile QEMU plugin (tbprofile.c): per translated block,
-its instruction bytes and how often each guest thread executed it, inside and outside
-the guest's marked phase."""
+"""Reading the output of the tbprofile QEMU plugin (tbprofile.c, format 2): per
+translated block, its instruction bytes and how often each guest thread executed it in
+each measurement phase (0: unmarked; 1..15: started by the guest's syscall(0x7fac, K))."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from pathlib import Path
 
 @dataclass
 class Block:
-    """One distinct guest block: its bytes (key: their SHA-1) and executions per thread."""
+    """One distinct guest block: its bytes and executions per phase per thread."""
 
     code: bytes
     vaddr: int
-    # counts[phase][vcpu]: phase 0 = outside the marks, 1 = between syscall(0x7fac, 1) and (0x7fac, 0)
-    counts: list = field(default_factory=lambda: [[], []])
+    counts: dict = field(default_factory=dict)  # phase -> [count per vcpu]
 
     @property
     def key(self) -> str:
@@ -33,12 +32,17 @@ class Block:
 @dataclass
 class Profile:
     vcpus: int
-    marks: int
+    marks: dict  # phase -> how many times the guest started it
     blocks: dict  # (vaddr, key) -> Block
+
+    @property
+    def phases(self) -> list:
+        """The marked phases, in order."""
+        return sorted(self.marks)
 
     def counts(self, phase: int):
         """[(block, [count per vcpu])] for one phase, blocks never run in it left out."""
-        return [(b, b.counts[phase]) for b in self.blocks.values() if any(b.counts[phase])]
+        return [(b, b.counts[phase]) for b in self.blocks.values() if phase in b.counts]
 
     def insns(self, phase: int) -> list:
         """Guest instructions per vcpu in one phase."""
@@ -55,34 +59,47 @@ def _add(dst: list, src: list) -> list:
 
 
 def read_profile(path: Path) -> Profile:
-    """Parses a tbprofile file; raises ValueError naming the file on a malformed one."""
+    """Parses a tbprofile file (plain or .gz); raises ValueError naming the file on a malformed one."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as f:
         lines = f.read().splitlines()
-    if not lines or not lines[0].startswith("tbprofile 1 "):
-        raise ValueError(f"{path}: not a tbprofile v1 file (first line {lines[0][:40] if lines else 'missing'!r})")
-    head = dict(item.split("=", 1) for item in lines[0].split()[2:])
-    vcpus, marks = int(head["vcpus"]), int(head["marks"])
+    if not lines or not lines[0].startswith("tbprofile 2 "):
+        raise ValueError(f"{path}: not a tbprofile format 2 file (first line {lines[0][:40] if lines else 'missing'!r})")
+    try:
+        vcpus = int(dict(item.split("=", 1) for item in lines[0].split()[2:])["vcpus"])
+    except (KeyError, ValueError):
+        raise ValueError(f"{path}:1: expected 'tbprofile 2 vcpus=N', got {lines[0][:60]!r}") from None
+    marks: dict = {}
     blocks: dict = {}
     for number, line in enumerate(lines[1:], start=2):
         parts = line.split()
-        if len(parts) != 5 or parts[0] != "B":
-            raise ValueError(f"{path}:{number}: expected 'B vaddr bytes counts0 counts1', got {line[:60]!r}")
-        code = bytes.fromhex(parts[2])
-        if len(code) % 4:
-            raise ValueError(f"{path}:{number}: {len(code)} code bytes, not whole AArch64 instructions")
-        phases = [[int(c) for c in parts[3].split(",")], [int(c) for c in parts[4].split(",")]]
+        try:
+            if parts[:1] == ["M"] and len(parts) == 3:
+                marks[int(parts[1])] = int(parts[2])
+                continue
+            if parts[:1] != ["B"] or len(parts) < 4:
+                raise ValueError("expected 'M phase marks' or 'B vaddr bytes phase:counts...'")
+            code = bytes.fromhex(parts[2])
+            if len(code) % 4:
+                raise ValueError(f"{len(code)} code bytes, not whole AArch64 instructions")
+            phases = {}
+            for item in parts[3:]:
+                ph, counts = item.split(":", 1)
+                phases[int(ph)] = [int(c) for c in counts.split(",")]
+        except ValueError as e:
+            raise ValueError(f"{path}:{number}: {e} (line {line[:60]!r})") from None
         block = Block(code, int(parts[1], 16))
         k = (block.vaddr, block.key)
         if k in blocks:  # the same guest block translated again
-            old = blocks[k]
-            old.counts = [_add(old.counts[p], phases[p]) for p in (0, 1)]
+            old = blocks[k].counts
+            for ph, counts in phases.items():
+                old[ph] = _add(old.get(ph, []), counts)
         else:
             block.counts = phases
             blocks[k] = block
     for b in blocks.values():
-        b.counts = [c + [0] * (vcpus - len(c)) for c in b.counts]
+        b.counts = {ph: c + [0] * (vcpus - len(c)) for ph, c in b.counts.items()}
     return Profile(vcpus, marks, blocks)
 
 

@@ -1,22 +1,24 @@
 /* tbprofile: a QEMU user-mode TCG plugin (plugin API v1, QEMU 7.2) that profiles a guest
  * run per translation block: for every block it keeps the guest address, the instruction
- * bytes and how often each guest thread (vCPU) executed it.
+ * bytes and how often each guest thread (vCPU) executed it, per measurement phase.
  *
- * The guest can bracket the part it wants measured with a marker system call
- * (number TBPROFILE_MARK, unknown to Linux, so the kernel side is a harmless -ENOSYS):
- *   syscall(0x7fac, 1)  start the measured phase     syscall(0x7fac, 0)  end it
- * Executions are counted separately inside (phase 1) and outside (phase 0) the marks.
- * The number of start marks is written too, so a host tool can divide by iterations.
+ * The guest brackets what it wants measured with a marker system call (number 0x7fac,
+ * unknown to Linux, so the kernel side is a harmless -ENOSYS):
+ *   syscall(0x7fac, K)  K = 1..15: start (or switch to) phase K     syscall(0x7fac, 0)  back to phase 0
+ * Phase 0 is everything unmarked. Each start of phase K counts one mark of K, so a host
+ * tool can divide a phase's totals by its iterations; one process can measure several
+ * things (e.g. a network at 1, 2, 3 and 4 threads) in phases of their own.
  *
  * Build: gcc -O2 -shared -fPIC -o libtbprofile.so tbprofile.c
  * Run:   qemu-aarch64 -cpu cortex-a72 -plugin ./libtbprofile.so,out=FILE prog args
  *
- * Output (text, one record a line, written at guest exit):
- *   tbprofile 1 vcpus=V marks=M
- *   B <vaddr hex> <instruction bytes hex> <phase0 counts per vcpu, comma-separated> <phase1 counts ...>
- * Only blocks executed at least once are written. QEMU may translate one guest block more
- * than once (after a flush, or split differently): each translation is a line of its own;
- * the host tool merges equal (address, bytes) pairs.
+ * Output (text, written at guest exit):
+ *   tbprofile 2 vcpus=V
+ *   M <phase> <marks>                       one line per phase that was started
+ *   B <vaddr hex> <instruction bytes hex> <phase>:<count vcpu0>,<count vcpu1>,... [<phase>:...]
+ * Only blocks executed at least once are written, with the phases they ran in. QEMU may
+ * translate one guest block more than once (after a flush, or split differently): each
+ * translation is a line of its own; the host tool merges equal (address, bytes) pairs.
  *
  * Only the few API declarations used are written out here (they are QEMU's documented,
  * stable v1 plugin ABI), so no qemu development headers are needed. */
@@ -57,26 +59,38 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 
 #define TBPROFILE_MARK 0x7fac
 #define MAX_VCPUS 16 /* guest threads; a higher vCPU index is folded onto the last slot */
+#define MAX_PHASES 16
 
 struct block {
     uint64_t vaddr;
     uint32_t nbytes;
     uint8_t *bytes;
-    uint64_t count[2][MAX_VCPUS]; /* [phase][vcpu]; each vCPU writes only its own slot */
+    /* [phase] -> counts per vcpu, allocated when the block first runs in that phase;
+     * each vCPU writes only its own slot */
+    uint64_t *count[MAX_PHASES];
     struct block *next;
 };
 
 static struct block *blocks;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int phase;
-static uint64_t marks;
+static uint64_t marks[MAX_PHASES];
 static unsigned max_vcpu_seen;
 static char outpath[1024];
 
 static void tb_exec(unsigned int vcpu, void *ud) {
     struct block *b = ud;
     unsigned v = vcpu < MAX_VCPUS ? vcpu : MAX_VCPUS - 1;
-    b->count[phase][v]++;
+    int ph = phase;
+    uint64_t *c = __atomic_load_n(&b->count[ph], __ATOMIC_ACQUIRE);
+    if (!c) {
+        uint64_t *fresh = calloc(MAX_VCPUS, sizeof *fresh), *expected = NULL;
+        if (!fresh) { fprintf(stderr, "tbprofile: out of memory\n"); abort(); }
+        if (__atomic_compare_exchange_n(&b->count[ph], &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            c = fresh;
+        else { free(fresh); c = expected; } /* another vCPU allocated it first */
+    }
+    c[v]++;
     if (v > max_vcpu_seen) max_vcpu_seen = v; /* benign race: only grows */
 }
 
@@ -104,31 +118,33 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
 static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
                        uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7, uint64_t a8) {
     if (num != TBPROFILE_MARK) return;
-    if (a1 == 1) { phase = 1; marks++; }
+    if (a1 > 0 && a1 < MAX_PHASES) { phase = (int)a1; marks[a1]++; }
     else phase = 0;
 }
 
-static void write_counts(FILE *f, const struct block *b, int ph, unsigned nv) {
-    for (unsigned v = 0; v < nv; v++) fprintf(f, v ? ",%" PRIu64 : "%" PRIu64, b->count[ph][v]);
+static void write_counts(FILE *f, const uint64_t *c, unsigned nv) {
+    for (unsigned v = 0; v < nv; v++) fprintf(f, v ? ",%" PRIu64 : "%" PRIu64, c[v]);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *p) {
     FILE *f = outpath[0] ? fopen(outpath, "w") : stderr;
     if (!f) { fprintf(stderr, "tbprofile: cannot write %s\n", outpath); return; }
     unsigned nv = max_vcpu_seen + 1;
-    fprintf(f, "tbprofile 1 vcpus=%u marks=%" PRIu64 "\n", nv, marks);
+    fprintf(f, "tbprofile 2 vcpus=%u\n", nv);
+    for (int ph = 1; ph < MAX_PHASES; ph++)
+        if (marks[ph]) fprintf(f, "M %d %" PRIu64 "\n", ph, marks[ph]);
     pthread_mutex_lock(&lock);
     for (const struct block *b = blocks; b; b = b->next) {
         bool any = false;
-        for (int ph = 0; ph < 2 && !any; ph++)
-            for (unsigned v = 0; v < nv; v++) if (b->count[ph][v]) { any = true; break; }
+        for (int ph = 0; ph < MAX_PHASES && !any; ph++) any = b->count[ph] != NULL;
         if (!any) continue;
         fprintf(f, "B %" PRIx64 " ", b->vaddr);
         for (uint32_t i = 0; i < b->nbytes; i++) fprintf(f, "%02x", b->bytes[i]);
-        fputc(' ', f);
-        write_counts(f, b, 0, nv);
-        fputc(' ', f);
-        write_counts(f, b, 1, nv);
+        for (int ph = 0; ph < MAX_PHASES; ph++) {
+            if (!b->count[ph]) continue;
+            fprintf(f, " %d:", ph);
+            write_counts(f, b->count[ph], nv);
+        }
         fputc('\n', f);
     }
     pthread_mutex_unlock(&lock);

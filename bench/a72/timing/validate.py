@@ -131,12 +131,10 @@ def main(argv=None) -> int:
         if path is None:
             out["failed"] = error
         else:
-            prof = read_profile(path)
-            cyc = cycles_of(prof, table["cpu"])
-            iters = prof.marks or 1
-            per_thread = [c / iters for c in cyc["per_thread_cycles"]]
+            cyc = cycles_of(read_profile(path), table["cpu"])
+            per_thread = cyc["per_thread_cycles"]
             out["per_thread_mcycles"] = [round(c / 1e6, 3) for c in per_thread if c]
-            out["per_thread_minsns"] = [round(i / iters / 1e6, 3) for i in cyc["per_thread_insns"] if i]
+            out["per_thread_minsns"] = [round(i / 1e6, 3) for i in cyc["per_thread_insns"] if i]
             out["estimated_ms"] = predict_ms(per_thread, table["clock_mhz"], table["cpu"], row["threads"])
             out["error"] = out["estimated_ms"] / row["avg_ms"] - 1
         rows.append(out)
