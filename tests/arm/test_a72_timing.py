@@ -72,23 +72,29 @@ def test_undecodable_words_are_charged_and_counted(model, tmp_path):
 
 def test_profile_format_merges_retranslated_blocks(tmp_path):
     path = tmp_path / "p.txt"
-    path.write_text("tbprofile 2 vcpus=2\n"
+    path.write_text("tbprofile 3 vcpus=2 cache=1\n"
                     "M 1 3\n"
                     "M 4 1\n"
+                    "C 1 10,4 3,1 1,0\n"
+                    "E 1 9,0 2,0 1,0\n"
+                    "E 1 3,6 1,1 0,0\n"
                     "B 400000 1f2003d51f2003d5 0:1,0 1:5,2\n"
                     "B 400000 1f2003d51f2003d5 1:1,1 4:7\n"
                     "B 400010 c0035fd6 0:2,1\n")
     prof = profile.read_profile(path)
     assert (prof.vcpus, prof.marks, len(prof.blocks)) == (2, {1: 3, 4: 1}, 2)
     assert prof.insns(1) == [12, 6] and prof.insns(0) == [4, 1] and prof.insns(4) == [14, 0]
+    assert prof.simulated_cache and prof.cache[1] == {"accesses": [10, 4], "l1_misses": [3, 1], "l2_misses": [1, 0]}
+    assert [(e.phase, e.insns, e.l2_misses) for e in prof.epochs] == [(1, [9, 0], [1, 0]), (1, [3, 6], [0, 0])]
 
 
-@pytest.mark.parametrize("text, message", [("hello\n", "not a tbprofile format 2 file"),
-                                           ("tbprofile 2 cpus=1\n", "expected 'tbprofile 2 vcpus=N'"),
-                                           ("tbprofile 2 vcpus=1\nB 0 abc 0:1\n", "non-hexadecimal"),
-                                           ("tbprofile 2 vcpus=1\nB 0 aabbcc 0:1\n", "not whole AArch64"),
-                                           ("tbprofile 2 vcpus=1\nB 0 aabbccdd\n", "expected 'M phase marks'"),
-                                           ("tbprofile 2 vcpus=1\nB 0 aabbccdd 0:x\n", "invalid literal")])
+@pytest.mark.parametrize("text, message", [("hello\n", "not a tbprofile format 3 file"),
+                                           ("tbprofile 3 cpus=1\n", "expected 'tbprofile 3 vcpus=N"),
+                                           ("tbprofile 3 vcpus=1\nB 0 abc 0:1\n", "non-hexadecimal"),
+                                           ("tbprofile 3 vcpus=1\nB 0 aabbcc 0:1\n", "not whole AArch64"),
+                                           ("tbprofile 3 vcpus=1\nB 0 aabbccdd\n", "expected 'M phase marks'"),
+                                           ("tbprofile 3 vcpus=1\nE 1 1,2 3\n", "expected 'M phase marks'"),
+                                           ("tbprofile 3 vcpus=1\nB 0 aabbccdd 0:x\n", "invalid literal")])
 def test_profile_errors_name_the_file(tmp_path, text, message):
     path = tmp_path / "bad.txt"
     path.write_text(text)

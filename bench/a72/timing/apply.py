@@ -32,7 +32,7 @@ from pathlib import Path
 from .estimate import GuestRunError, PLUGIN_SOURCE, cycles_of, profile_run, summarize
 from .profile import read_profile
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "guest_workload.py"
 SCORE_THRESHOLD, IOU_THRESHOLD = 0.6, 0.3  # facedge's defaults, as `facedge bench` uses
 ROW_ORDER = ("facedge", "ncnn-bare", "ncnn-python", "onnxruntime", "opencv-dnn", "yunet")

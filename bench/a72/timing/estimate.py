@@ -39,12 +39,13 @@ def build_plugin(out_dir: Path | None = None) -> Path:
 
 
 def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cwd=None, threads: int | None = None,
-                pin: bool = True, timeout: float | None = None, keep=None) -> tuple:
+                pin: bool = True, timeout: float | None = None, keep=None, cache: bool = False) -> tuple:
     """Runs argv (argv[0]: an aarch64 executable) under qemu with the plugin.
     Returns (Profile, completed process). threads sets OMP_NUM_THREADS and a passive
     OpenMP wait policy (waiting threads sleep instead of spinning: under emulation a
     spinning thread would be counted as work). keep: also save the raw profile there
-    (gzip-compressed when the name ends in .gz), to re-cost it later without qemu."""
+    (gzip-compressed when the name ends in .gz), to re-cost it later without qemu.
+    cache: also simulate the Pi 4B's L1/L2 data caches (slower)."""
     plugin = build_plugin()
     run_env = dict(os.environ if env is None else env)
     if threads is not None:
@@ -54,7 +55,7 @@ def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cw
     cmd = [QEMU, "-cpu", qemu_cpu]
     if prefix:
         cmd += ["-L", str(prefix)]
-    cmd += ["-plugin", f"{plugin},out={out}", *map(str, argv)]
+    cmd += ["-plugin", f"{plugin},out={out}" + (",cache=1" if cache else ""), *map(str, argv)]
     if pin:  # no address randomization: block addresses and counts repeat run to run
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
     try:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "ncnnbench.cpp"
 
 
@@ -23,7 +23,7 @@ def arm_cache() -> Path:
 
 
 def toolchain() -> Path:
-    shared = Path(os.environ.get("FACEDGE_SHARED") or HERE.parents[3] / ".." / "shared")
+    shared = Path(os.environ.get("FACEDGE_SHARED") or HERE.parents[2].parent / "shared")
     tc = shared / "tools" / "arm" / "aarch64-linux-gnu-a72.toolchain.cmake"
     if not tc.is_file():
         raise SystemExit(f"{tc}: the A72 cross toolchain file is missing (set FACEDGE_SHARED)")
@@ -68,7 +68,7 @@ def ensure_release(git_dir: Path, tag: str, progress=print) -> dict:
         _run(["cmake", "--install", str(build)], build / "install.log", f"installing ncnn {tag}")
     if not driver.is_file() or driver.stat().st_mtime < DRIVER.stat().st_mtime:
         inc = build / "install" / "include" / "ncnn"
-        _run(["aarch64-linux-gnu-g++", "-O2", "-mcpu=cortex-a72", "-fopenmp", "-o", str(driver) + ".tmp", str(DRIVER),
+        _run(["aarch64-linux-gnu-g++", "-O2", "-mcpu=cortex-a72", "-fopenmp", "-fno-rtti", "-o", str(driver) + ".tmp", str(DRIVER),
               f"-I{inc}", str(lib), "-lpthread"], root / "driver.log", "building ncnnbench")
         os.replace(str(driver) + ".tmp", driver)
     bench_src = (src / "benchmark" / "benchncnn.cpp").read_text(errors="replace")

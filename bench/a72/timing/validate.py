@@ -29,7 +29,7 @@ from .model import predict_ms
 from .ncnn_build import arm_cache, ensure_release
 from .profile import read_profile
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 PUBLISHED = HERE / "published_pi.json"
 
 
@@ -37,7 +37,7 @@ def a72_prefix() -> Path:
     """The qemu -L prefix describing a Pi 4's four A72 cores (the one .ci/arm uses)."""
     p = arm_cache() / "a72-prefix"
     if not (p / "proc" / "cpuinfo").is_file():
-        shared = Path(os.environ.get("FACEDGE_SHARED") or HERE.parents[3] / ".." / "shared")
+        shared = Path(os.environ.get("FACEDGE_SHARED") or HERE.parents[2].parent / "shared")
         tmp = Path(f"{p}.tmp{os.getpid()}")
         subprocess.run([str(shared / "tools" / "arm" / "make-a72-prefix.sh"), str(tmp)], check=True,
                        capture_output=True)
@@ -59,7 +59,7 @@ def run_row(work: Path, build: dict, cpu: str, model: str, threads: int) -> Path
         raise GuestRunError(f"{model}: not in ncnn {build['tag']}'s benchmark (no {param.name})")
     w, h, c = build["inputs"][model]
     profile_run([build["driver"], param, w, h, c, threads, 1, 1, build["workspace_ratio"]], qemu_cpu=cpu,
-                prefix=a72_prefix(), threads=threads, keep=keep, cwd=work)
+                prefix=a72_prefix(), threads=threads, keep=keep, cwd=work, cache=True)
     return keep
 
 
