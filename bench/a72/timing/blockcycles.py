@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 LLVM_MC = os.environ.get("FACEDGE_LLVM_MC", "llvm-mc")
-LLVM_MCA = os.environ.get("FACEDGE_LLVM_MCA", "llvm-mca")
 ITERATIONS = 100  # loop iterations llvm-mca simulates per block: fill and drain cost 1/100th
 BATCH = 400  # blocks per llvm-mca call
 MODEL_VERSION = "mca14-steady-v1"  # part of the cache key: change when the method changes
@@ -71,6 +70,9 @@ def disassemble_many(codes: list, cpu: str) -> list:
 
 def _mca(asm_blocks: list, cpu: str) -> list:
     """Cycles per iteration for each block (lists of asm lines) in one llvm-mca run; None where it failed."""
+    from .cpus import mca_for
+
+    exe, mcpu = mca_for(cpu)
     src = []
     for i, asm in enumerate(asm_blocks):
         src += [f"# LLVM-MCA-BEGIN b{i}", *asm, "# LLVM-MCA-END"]
@@ -78,7 +80,7 @@ def _mca(asm_blocks: list, cpu: str) -> list:
         f.write("\n".join(src) + "\n")
         name = f.name
     try:
-        run = subprocess.run([LLVM_MCA, "-mtriple=aarch64", f"-mcpu={cpu}", f"-iterations={ITERATIONS}",
+        run = subprocess.run([exe, "-mtriple=aarch64", f"-mcpu={mcpu}", f"-iterations={ITERATIONS}",
                               "-instruction-info=false", "-resource-pressure=false", name],
                              capture_output=True, text=True)
     finally:
@@ -113,8 +115,11 @@ class BlockCycles:
     cost(code) -> {"cycles": per execution, "insns": n, "fallback": instructions charged 1 cycle}"""
 
     def __init__(self, cpu: str = "cortex-a72", cache: Path | None = None):
+        from .cpus import mca_for
+
         self.cpu = cpu
-        self.path = (cache or cache_dir()) / f"blocks-{cpu}-{MODEL_VERSION}.json"
+        exe, mcpu = mca_for(cpu)
+        self.path = (cache or cache_dir()) / f"blocks-{cpu}-{os.path.basename(exe)}-{mcpu}-{MODEL_VERSION}.json"
         self.table = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.dirty = False
 
@@ -132,7 +137,7 @@ class BlockCycles:
                 todo.append(code)
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
-            asms = disassemble_many(batch, self.cpu)
+            asms = disassemble_many(batch, "cortex-a72" if self.cpu == "cortex-a72" else "cortex-a76")
             runnable = [[a for a in asm if a is not None] for asm in asms]
             results = _mca_robust([r if r else ["nop"] for r in runnable], self.cpu)
             for code, asm, run, cyc in zip(batch, asms, runnable, results):

@@ -55,7 +55,10 @@ def profile_run(argv, *, qemu_cpu: str = "cortex-a72", prefix=None, env=None, cw
     cmd = [QEMU, "-cpu", qemu_cpu]
     if prefix:
         cmd += ["-L", str(prefix)]
-    cmd += ["-plugin", f"{plugin},out={out}" + (",cache=1" if cache else ""), *map(str, argv)]
+    from .cpus import plugin_cache_args
+
+    cmd += ["-plugin", f"{plugin},out={out}" + (f",cache=1,{plugin_cache_args(qemu_cpu)}" if cache else ""),
+            *map(str, argv)]
     if pin:  # no address randomization: block addresses and counts repeat run to run
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
     try:

@@ -12,9 +12,10 @@
  * Build: gcc -O2 -shared -fPIC -o libtbprofile.so tbprofile.c
  * Run:   qemu-aarch64 -cpu cortex-a72 -plugin ./libtbprofile.so,out=FILE prog args
  *
- * Options: out=PATH (default stderr); cache=1 also simulates the Pi 4B's data caches
- * (per-core L1D 32 KB 2-way, shared L2 1 MB 16-way, 64-byte lines, LRU, write-allocate,
- * on guest virtual addresses) on every load and store; slower, so off by default.
+ * Options: out=PATH (default stderr); cache=1 also simulates data caches on every load
+ * and store (64-byte lines, LRU, write-allocate, on guest virtual addresses): by default
+ * the Pi 4B's (per-core L1D 32 KB 2-way, shared L2 1 MB 16-way); l1kb=, l1ways=, l2kb=,
+ * l2ways= describe another CPU (l2 shared by all cores). Slower, so off by default.
  *
  * Epochs: inside marked phases the run is cut into epochs at every futex wake-up that
  * woke a thread (with OMP_WAIT_POLICY=PASSIVE that is where an OpenMP barrier or the
@@ -142,29 +143,28 @@ static void next_epoch(int ph) {
 
 /* ---- the Pi 4B's data caches (cache=1) */
 #define LINE_SHIFT 6
-#define L1_SETS 256 /* 32 KB / 64 B / 2 ways */
-#define L1_WAYS 2
-#define L2_SETS 1024 /* 1 MB / 64 B / 16 ways */
-#define L2_WAYS 16
-struct l1 { uint64_t tag[L1_SETS][L1_WAYS]; uint8_t mru[L1_SETS]; uint64_t last_line; };
+static unsigned l1_kb = 32, l1_ways = 2, l2_kb = 1024, l2_ways = 16, l1_sets, l2_sets;
+/* per core: tags[set * ways + way] and ages; the shared L2 likewise */
+struct l1 { uint64_t *tag; uint32_t *age; uint32_t clock; uint64_t last_line; };
 static struct l1 l1s[MAX_VCPUS];
-static uint64_t l2_tag[L2_SETS][L2_WAYS];
-static uint32_t l2_age[L2_SETS][L2_WAYS];
+static uint64_t *l2_tag;
+static uint32_t *l2_age;
 static uint32_t l2_clock;
 static uint64_t acc[MAX_PHASES][MAX_VCPUS], l1miss[MAX_PHASES][MAX_VCPUS], l2miss[MAX_PHASES][MAX_VCPUS];
 
 /* returns 1 on a miss; shared L2 updates race between vCPUs: a rare lost update only
  * perturbs the LRU order, never the memory safety (indices are bounded) */
-static int l2_access(uint64_t line) {
-    uint32_t set = line % L2_SETS, victim = 0, oldest = UINT32_MAX;
-    uint64_t tag = line + 1; /* 0 marks an empty way */
-    uint32_t now = ++l2_clock;
-    for (int w = 0; w < L2_WAYS; w++) {
-        if (l2_tag[set][w] == tag) { l2_age[set][w] = now; return 0; }
-        if (l2_age[set][w] < oldest) { oldest = l2_age[set][w]; victim = w; }
+/* one LRU set lookup; returns 1 on a miss (the line is then filled) */
+static int set_access(uint64_t *tag, uint32_t *age, unsigned ways, uint64_t line, uint32_t now) {
+    uint64_t t = line + 1; /* 0 marks an empty way */
+    unsigned victim = 0;
+    uint32_t oldest = UINT32_MAX;
+    for (unsigned w = 0; w < ways; w++) {
+        if (tag[w] == t) { age[w] = now; return 0; }
+        if (age[w] < oldest) { oldest = age[w]; victim = w; }
     }
-    l2_tag[set][victim] = tag;
-    l2_age[set][victim] = now;
+    tag[victim] = t;
+    age[victim] = now;
     return 1;
 }
 
@@ -172,14 +172,15 @@ static void line_access(unsigned v, uint64_t line, int ph) {
     struct l1 *c = &l1s[v];
     if (line == c->last_line) return; /* same line as this core's last access: a hit */
     c->last_line = line;
-    uint32_t set = line % L1_SETS;
-    uint64_t tag = line + 1;
-    if (c->tag[set][0] == tag) { c->mru[set] = 0; return; }
-    if (c->tag[set][1] == tag) { c->mru[set] = 1; return; }
-    int victim = c->mru[set] ^ 1;
-    c->tag[set][victim] = tag;
-    c->mru[set] = (uint8_t)victim;
-    int miss2 = l2_access(line);
+    if (!c->tag) { /* first access of this core: its L1 (never freed; cores live as long as qemu) */
+        c->tag = calloc((size_t)l1_sets * l1_ways, sizeof *c->tag);
+        c->age = calloc((size_t)l1_sets * l1_ways, sizeof *c->age);
+        if (!c->tag || !c->age) { fprintf(stderr, "tbprofile: out of memory\n"); abort(); }
+    }
+    size_t s1 = (size_t)(line % l1_sets) * l1_ways;
+    if (!set_access(c->tag + s1, c->age + s1, l1_ways, line, ++c->clock)) return;
+    size_t s2 = (size_t)(line % l2_sets) * l2_ways;
+    int miss2 = set_access(l2_tag + s2, l2_age + s2, l2_ways, line, ++l2_clock);
     if (ph) {
         l1miss[ph][v]++;
         if (miss2) l2miss[ph][v]++;
@@ -283,7 +284,8 @@ static void at_exit(qemu_plugin_id_t id, void *p) {
     FILE *f = outpath[0] ? fopen(outpath, "w") : stderr;
     if (!f) { fprintf(stderr, "tbprofile: cannot write %s\n", outpath); return; }
     unsigned nv = max_vcpu_seen + 1;
-    fprintf(f, "tbprofile 3 vcpus=%u cache=%d\n", nv, simulate_cache);
+    fprintf(f, "tbprofile 3 vcpus=%u cache=%d l1kb=%u l1ways=%u l2kb=%u l2ways=%u\n", nv, simulate_cache, l1_kb, l1_ways,
+            l2_kb, l2_ways);
     for (int ph = 1; ph < MAX_PHASES; ph++)
         if (marks[ph]) fprintf(f, "M %d %" PRIu64 "\n", ph, marks[ph]);
     if (simulate_cache)
@@ -319,7 +321,23 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         if (!strncmp(argv[i], "out=", 4)) snprintf(outpath, sizeof(outpath), "%s", argv[i] + 4);
         else if (!strcmp(argv[i], "cache=1")) simulate_cache = 1;
         else if (!strcmp(argv[i], "cache=0")) simulate_cache = 0;
-        else { fprintf(stderr, "tbprofile: unknown argument %s (expected out=PATH, cache=0|1)\n", argv[i]); return -1; }
+        else if (!strncmp(argv[i], "l1kb=", 5)) l1_kb = (unsigned)atoi(argv[i] + 5);
+        else if (!strncmp(argv[i], "l1ways=", 7)) l1_ways = (unsigned)atoi(argv[i] + 7);
+        else if (!strncmp(argv[i], "l2kb=", 5)) l2_kb = (unsigned)atoi(argv[i] + 5);
+        else if (!strncmp(argv[i], "l2ways=", 7)) l2_ways = (unsigned)atoi(argv[i] + 7);
+        else {
+            fprintf(stderr, "tbprofile: unknown argument %s (expected out=PATH, cache=0|1, l1kb=, l1ways=, l2kb=, l2ways=)\n",
+                    argv[i]);
+            return -1;
+        }
+    }
+    if (!l1_kb || !l1_ways || !l2_kb || !l2_ways) { fprintf(stderr, "tbprofile: cache sizes and ways must be positive\n"); return -1; }
+    l1_sets = l1_kb * 1024 / 64 / l1_ways;
+    l2_sets = l2_kb * 1024 / 64 / l2_ways;
+    if (simulate_cache) {
+        l2_tag = calloc((size_t)l2_sets * l2_ways, sizeof *l2_tag);
+        l2_age = calloc((size_t)l2_sets * l2_ways, sizeof *l2_age);
+        if (!l2_tag || !l2_age || !l1_sets || !l2_sets) { fprintf(stderr, "tbprofile: bad cache geometry\n"); return -1; }
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);

@@ -24,8 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .blockcycles import MODEL_VERSION
 from .estimate import GuestRunError, cycles_of, profile_run
-from .model import predict_ms
+from .model import A72_PI4B, MemoryParams, features, predict_ms
 from .ncnn_build import arm_cache, ensure_release
 from .profile import read_profile
 
@@ -63,6 +64,55 @@ def run_row(work: Path, build: dict, cpu: str, model: str, threads: int) -> Path
     return keep
 
 
+# The rows the memory parameters are fitted on, declared before fitting: the Pi 4B table
+# at 1.8 GHz (2023-06-15), 1 and 4 threads, the networks at even positions of its list
+# (squeezenet, mobilenet, mobilenet_v2, ...). Every other row is held out.
+FIT_RULE = "pi4b-1800 rows, 1 and 4 threads, networks at even positions (0, 2, 4, ...) of the published list"
+
+
+def is_fit_row(row: dict, order: list) -> bool:
+    return row["table"] == "pi4b-1800" and order.index(row["model"]) % 2 == 0
+
+
+def row_features(work: Path, path: Path, cpu: str) -> dict:
+    """features() of a kept profile, cached beside it (re-costed when the block model changes)."""
+    cached = path.with_name(path.name.replace(".txt.gz", f".features-{MODEL_VERSION}.json"))
+    if cached.is_file() and cached.stat().st_mtime >= path.stat().st_mtime:
+        return json.loads(cached.read_text())
+    prof = read_profile(path)
+    phase = prof.phases[0] if len(prof.phases) == 1 else 0
+    feat = features(prof, phase, cycles_of(prof, cpu, phase))
+    cached.write_text(json.dumps(feat))
+    return feat
+
+
+def evaluate(rows: list, params: MemoryParams) -> None:
+    for r in rows:
+        if r.get("features"):
+            r["estimated_ms"] = predict_ms(r["features"], r["clock_mhz"], params)
+            r["error"] = r["estimated_ms"] / r["published_ms"] - 1
+
+
+def fit(rows: list) -> MemoryParams:
+    """The memory parameters minimizing the mean squared log error on the fit rows."""
+    import math
+
+    from scipy.optimize import minimize
+
+    train = [r for r in rows if r.get("fit") and r.get("features")]
+
+    def loss(x):
+        a, b, bw = x
+        if a < 0 or b < 0 or bw <= 0.5:
+            return 1e9
+        p = MemoryParams(a, b, bw)
+        return sum(math.log(predict_ms(r["features"], r["clock_mhz"], p) / r["published_ms"]) ** 2 for r in train)
+
+    best = min((minimize(loss, x0, method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 2000})
+                for x0 in ([5.0, 20.0, 4.0], [10.0, 60.0, 8.0], [2.0, 5.0, 2.0])), key=lambda res: res.fun)
+    return MemoryParams(*[float(v) for v in best.x])
+
+
 def stats(rows: list) -> dict:
     errs = [abs(r["error"]) for r in rows if r.get("error") is not None]
     if not errs:
@@ -84,6 +134,9 @@ def main(argv=None) -> int:
     p.add_argument("--release", action="append", default=[],
                    help="TABLE=TAG: measure a table with another ncnn release than its own (said in the output)")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--fit", action="store_true",
+                   help=f"fit the memory parameters on the declared rows ({FIT_RULE}) and use them")
+    p.add_argument("--no-memory", action="store_true", help="the pipeline model alone (no cache/DRAM costs)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     if not (args.ncnn_git / ".git").exists() and not (args.ncnn_git / "HEAD").exists():
@@ -123,40 +176,58 @@ def main(argv=None) -> int:
         done = list(pool.map(work, jobs))
 
     rows = []
+    order = {t["id"]: list(dict.fromkeys(r["model"] for r in t["rows"])) for t in published["tables"]}
     for (table, build, row), (path, error) in zip(jobs, done):
         out = {"table": table["id"], "model": row["model"],
                "precision": "int8" if row["model"].endswith("_int8") else "fp32", "threads": row["threads"],
                "cpu": table["cpu"], "clock_mhz": table["clock_mhz"], "ncnn_release": build["tag"],
                "published_ms": row["avg_ms"], "estimated_ms": None, "error": None}
+        out["fit"] = is_fit_row(out, order[table["id"]])
         if path is None:
             out["failed"] = error
         else:
-            cyc = cycles_of(read_profile(path), table["cpu"])
-            per_thread = cyc["per_thread_cycles"]
-            out["per_thread_mcycles"] = [round(c / 1e6, 3) for c in per_thread if c]
-            out["per_thread_minsns"] = [round(i / 1e6, 3) for i in cyc["per_thread_insns"] if i]
-            out["estimated_ms"] = predict_ms(per_thread, table["clock_mhz"], table["cpu"], row["threads"])
-            out["error"] = out["estimated_ms"] / row["avg_ms"] - 1
+            out["features"] = row_features(args.work, path, table["cpu"])
+            threads_ = [t for t in out["features"]["threads"] if t["insns"]]
+            out["per_thread_mcycles"] = [round(t["cycles"] / 1e6, 3) for t in threads_]
+            out["per_thread_minsns"] = [round(t["insns"] / 1e6, 3) for t in threads_]
+            out["l2_misses_k"] = [round((t["l2_misses"] or 0) / 1e3, 1) for t in threads_]
+            out["core_only_ms"] = predict_ms([t["cycles"] for t in threads_], table["clock_mhz"])
         rows.append(out)
+    params = MemoryParams() if args.no_memory else fit(rows) if args.fit else A72_PI4B
+    evaluate(rows, params)
+    print(f"memory parameters: {params.as_dict()}" + (f" (fitted: {FIT_RULE})" if args.fit else ""), file=sys.stderr)
     rows.sort(key=lambda r: (wanted.index(r["table"]), r["threads"], r["model"]))
-    summary = {f"{tid} t{t}": stats([r for r in rows if r["table"] == tid and r["threads"] == t])
-               for tid in wanted for t in threads}
+    summary = {}
+    for tid in wanted:
+        for t in threads:
+            these = [r for r in rows if r["table"] == tid and r["threads"] == t]
+            summary[f"{tid} t{t}"] = stats(these)
+            if any(r["fit"] for r in these):
+                summary[f"{tid} t{t} held out"] = stats([r for r in these if not r["fit"]])
+                summary[f"{tid} t{t} fit rows"] = stats([r for r in these if r["fit"]])
+    for t in threads:
+        summary[f"Pi 4B t{t} held out (all tables)"] = stats(
+            [r for r in rows if r["threads"] == t and r["cpu"] == "cortex-a72" and not r["fit"]])
     print_table(rows, summary)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"rows": rows, "stats": summary}, indent=1) + "\n")
+        slim = [{k: v for k, v in r.items() if k != "features"} for r in rows]
+        tmp.write_text(json.dumps({"memory_params": params.as_dict(), "fitted": args.fit, "fit_rule": FIT_RULE,
+                                   "block_model": MODEL_VERSION, "rows": slim, "stats": summary}, indent=1) + "\n")
         os.replace(tmp, args.json)
     return 0
 
 
 def print_table(rows, summary):
-    print("| table | model | threads | published ms | estimated ms | error |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| table | model | threads | published ms | estimated ms | error | core only ms | fit row |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         est = f"{r['estimated_ms']:.1f}" if r["estimated_ms"] is not None else f"failed: {r['failed']}"
         err = f"{100 * r['error']:+.0f} %" if r["error"] is not None else ""
-        print(f"| {r['table']} | {r['model']} | {r['threads']} | {r['published_ms']:.1f} | {est} | {err} |")
+        core = f"{r['core_only_ms']:.1f}" if r.get("core_only_ms") is not None else ""
+        print(f"| {r['table']} | {r['model']} | {r['threads']} | {r['published_ms']:.1f} | {est} | {err} | {core} | "
+              f"{'fit' if r['fit'] else ''} |")
     print()
     for k, s in summary.items():
         if s["n"]:
