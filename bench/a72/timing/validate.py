@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     p.add_argument("--tables", default="pi4b-1500,pi4b-1800,pi5-2400")
     p.add_argument("--threads", default="1,4")
     p.add_argument("--models", help="comma-separated subset of the networks")
+    p.add_argument("--skip", default="", help="comma-separated networks to leave out (said in the output)")
     p.add_argument("--release", action="append", default=[],
                    help="TABLE=TAG: measure a table with another ncnn release than its own (said in the output)")
     p.add_argument("--jobs", type=int, default=2)
@@ -145,6 +146,7 @@ def main(argv=None) -> int:
     wanted = args.tables.split(",")
     threads = [int(t) for t in args.threads.split(",")]
     models = set(args.models.split(",")) if args.models else None
+    skip = set(filter(None, args.skip.split(",")))
     override = dict(r.split("=", 1) for r in args.release)
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -155,7 +157,7 @@ def main(argv=None) -> int:
         tag = override.get(table["id"], table["ncnn_release"])
         build = ensure_release(args.ncnn_git, tag, progress=lambda m: print(m, file=sys.stderr))
         for row in table["rows"]:
-            if row["threads"] in threads and (models is None or row["model"] in models):
+            if row["threads"] in threads and (models is None or row["model"] in models) and row["model"] not in skip:
                 jobs.append((table, build, row))
 
     def work(job):
@@ -170,8 +172,8 @@ def main(argv=None) -> int:
             print(f"  {table['id']} {row['model']} t{row['threads']}: {str(e).splitlines()[0]}", file=sys.stderr)
             return None, str(e).splitlines()[0]
 
-    # the largest networks first, so that two workers finish together
-    jobs.sort(key=lambda j: -j[2]["avg_ms"] * j[2]["threads"])
+    # the smallest networks first: most rows are ready early
+    jobs.sort(key=lambda j: j[2]["avg_ms"] * j[2]["threads"])
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         done = list(pool.map(work, jobs))
 
@@ -214,6 +216,7 @@ def main(argv=None) -> int:
         tmp = args.json.with_suffix(".tmp")
         slim = [{k: v for k, v in r.items() if k != "features"} for r in rows]
         tmp.write_text(json.dumps({"memory_params": params.as_dict(), "fitted": args.fit, "fit_rule": FIT_RULE,
+                                   "skipped": sorted(skip),
                                    "block_model": MODEL_VERSION, "rows": slim, "stats": summary}, indent=1) + "\n")
         os.replace(tmp, args.json)
     return 0
