@@ -140,3 +140,24 @@ def test_plugin_counts_marked_iterations(tmp_path):
     assert 1.9 < two["per_thread_insns"][0] / one["per_thread_insns"][0] < 2.1
     assert 1.9 < two["per_thread_cycles"][0] / one["per_thread_cycles"][0] < 2.1
     assert one["per_thread_cycles"][0] > one["per_thread_insns"][0] / 4  # no more than the A72's 3-wide issue
+
+
+def test_memory_model_charges_misses_and_the_slowest_thread():
+    model = importlib.import_module("bench.a72.timing.model")
+    # two threads, CPI 1; two epochs: thread 0 does all of the first, both share the second
+    feat = {"cache_simulated": True,
+            "threads": [{"cycles": 3000.0, "insns": 3000.0, "l1_misses": 20, "l2_misses": 10},
+                        {"cycles": 1000.0, "insns": 1000.0, "l1_misses": 0, "l2_misses": 0}],
+            "epochs": [[[2000, 20, 10], [0, 0, 0]], [[1000, 0, 0], [1000, 0, 0]]]}
+    none = model.MemoryParams()
+    assert model.predict_ms(feat, 1000, none) == pytest.approx((2000 + 1000) / 1e6)
+    # an L2 hit (l1 miss, not l2) costs a, a DRAM line b_ns at 1 GHz = b cycles
+    p = model.MemoryParams(l2_hit_cycles=5, dram_ns=50, dram_gbps=1e9)
+    assert model.predict_ms(feat, 1000, p) == pytest.approx((2000 + 10 * 5 + 10 * 50 + 1000) / 1e6)
+    # the same lines at 2 GHz: the DRAM latency in ns costs twice the cycles
+    assert model.predict_ms(feat, 2000, p) == pytest.approx((2000 + 10 * 5 + 10 * 100 + 1000) / 2e6)
+    # a bandwidth floor: 10 lines of 64 B at 0.064 GB/s take 10 us = 10000 cycles at 1 GHz
+    slow = model.MemoryParams(dram_gbps=0.064)
+    assert model.predict_ms(feat, 1000, slow) == pytest.approx((10000 + 1000) / 1e6)
+    # without a cache simulation: the busiest thread's pipeline cycles
+    assert model.predict_ms({**feat, "cache_simulated": False}, 1000, p) == pytest.approx(3000 / 1e6)
