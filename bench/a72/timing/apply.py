@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .estimate import GuestRunError, PLUGIN_SOURCE, cycles_of, profile_run, summarize
+from .model import A72_PI4B, features, predict_ms
 from .profile import read_profile
 
 HERE = Path(__file__).resolve().parent
@@ -41,11 +42,22 @@ ROW_NAMES = {"facedge": "facedge detect()", "ncnn-bare": "ncnn bare inference", 
              "yunet": "cv2.FaceDetectorYN (YuNet)"}
 
 
-def model_spec(model_dir: Path) -> dict:
-    """The job spec `facedge bench` gives its workers (facedge.bench.targets)."""
-    from facedge.bench import targets
-
-    return targets._load(model_dir)
+def model_spec(model_dir: Path, onnx: bool = False) -> dict:
+    """The job spec `facedge bench` gives its workers (as facedge.bench.targets makes it),
+    read from the model directory's facedge.json (the host needs no facedge import)."""
+    model_dir = model_dir.resolve()
+    info_file = model_dir / "facedge.json"
+    if not info_file.is_file():
+        raise SystemExit(f"{model_dir}: not a facedge model directory (no facedge.json)")
+    info = json.loads(info_file.read_text())
+    in_convert_output = model_dir.name in ("fp32", "fp16", "int8")
+    name = model_dir.parent.name if in_convert_output else model_dir.name
+    onnx_file = (model_dir.parent if in_convert_output else model_dir) / "model.onnx"
+    return {"name": name, "precision": "fp32" if onnx else info["precision"], "model_dir": str(model_dir),
+            "param": str(model_dir / "model.param"), "bin": str(model_dir / "model.bin"),
+            "onnx": str(onnx_file) if onnx_file.is_file() else None, "family": info["family"],
+            "input_size": list(info["input_size"]), "pixel": info["pixel"], "mean": info["mean"], "norm": info["norm"],
+            "input": info["input"], "outputs": dict(info["outputs"])}
 
 
 def plan(model_dirs, yunet):
@@ -53,14 +65,14 @@ def plan(model_dirs, yunet):
     jobs, sizes = [], set()
     for d in model_dirs:
         m = model_spec(Path(d))
-        jobs.append(("facedge", m.spec(), f"{m.name} {m.precision}"))
-        if m.precision == "fp32":
-            if m.onnx is None:
-                jobs.append(("onnxruntime", None, f"{m.name}: no model.onnx beside {m.model_dir}"))
+        jobs.append(("facedge", m, f"{m['name']} {m['precision']}"))
+        if m["precision"] == "fp32":
+            if m["onnx"] is None:
+                jobs.append(("onnxruntime", None, f"{m['name']}: no model.onnx beside {m['model_dir']}"))
             else:
                 for rt in ("onnxruntime", "opencv-dnn"):
-                    jobs.append((rt, m.spec(onnx=True), f"{m.name} fp32"))
-        size = tuple(m.info.input_size)
+                    jobs.append((rt, model_spec(Path(d), onnx=True), f"{m['name']} fp32"))
+        size = tuple(m["input_size"])
         if size not in sizes:
             sizes.add(size)
             spec = {"name": "yunet", "precision": "fp32", "input_size": list(size), "family": "yunet", "outputs": {}}
@@ -93,7 +105,7 @@ def run_job(args, runtime, spec, frame, threads, fingerprint):
     """(profile path, guest answer) of one guest process, from the kept profile when unchanged."""
     full = {"runtime": runtime, "model": spec, "yunet": str(args.yunet) if args.yunet else None, "frame": str(frame),
             "threads": threads, "warmup": 1, "iterations": 1, "score_threshold": SCORE_THRESHOLD,
-            "iou_threshold": IOU_THRESHOLD}
+            "iou_threshold": IOU_THRESHOLD, "cache_simulation": True}
     key = hashlib.sha1((json.dumps(full, sort_keys=True) + fingerprint).encode()).hexdigest()[:16]
     keep = args.work / "profiles" / f"{runtime}-{key}.txt.gz"
     answer_file = keep.with_suffix("").with_suffix(".json")
@@ -105,7 +117,7 @@ def run_job(args, runtime, spec, frame, threads, fingerprint):
     argv = [args.rootfs / "usr/bin/python3.11", WORKLOAD, spec_file]
     try:
         _, run = profile_run(argv, prefix=args.rootfs, env=guest_env(args.work, args.pythonpath), cwd=args.work,
-                             keep=keep)
+                             keep=keep, cache=True)
     except GuestRunError as e:
         return None, {"error": f"{runtime}: the guest run failed: {str(e).splitlines()[-1][:200]}"}
     answer = json.loads(run.stdout.strip().splitlines()[-1])
@@ -182,10 +194,13 @@ def main(argv=None) -> int:
             continue
         prof = read_profile(path)
         for phase, what in answer["phases"].items():
-            res = summarize(cycles_of(prof, "cortex-a72", int(phase)), "cortex-a72", args.clock_mhz, what["threads"])
+            core = cycles_of(prof, "cortex-a72", int(phase))
+            res = summarize(core, "cortex-a72", args.clock_mhz, what["threads"])
+            res["ms"] = predict_ms(features(prof, int(phase), core), args.clock_mhz, A72_PI4B)
             rows.append({"model": model, "input_size": spec["input_size"], "precision": spec["precision"],
                          "runtime": what["row"], "threads": what["threads"], "estimated_ms": res["ms"],
                          "validation_median_abs_error": validation_error(validation, what["threads"]),
+                         "core_only_ms": summarize(core, "cortex-a72", args.clock_mhz, what["threads"])["ms"],
                          "per_thread_mcycles": [round(c / 1e6, 3) for c in res["per_thread_cycles"] if c],
                          "minsns": round(sum(res["per_thread_insns"]) / 1e6, 3), "ipc": round(res["ipc"], 3),
                          "faces": answer["faces"].get(what["row"])})
