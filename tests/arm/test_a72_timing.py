@@ -161,3 +161,15 @@ def test_memory_model_charges_misses_and_the_slowest_thread():
     assert model.predict_ms(feat, 1000, slow) == pytest.approx((10000 + 1000) / 1e6)
     # without a cache simulation: the busiest thread's pipeline cycles
     assert model.predict_ms({**feat, "cache_simulated": False}, 1000, p) == pytest.approx(3000 / 1e6)
+
+
+def test_balanced_epochs_share_dynamic_work():
+    model = importlib.import_module("bench.a72.timing.model")
+    feat = {"cache_simulated": True,
+            "threads": [{"cycles": 4000.0, "insns": 4000.0, "l1_misses": 0, "l2_misses": 0},
+                        {"cycles": 1000.0, "insns": 1000.0, "l1_misses": 0, "l2_misses": 0}],
+            # a serial epoch, then a parallel one where the caller took 3/4 of the work
+            "epochs": [[[1000, 0, 0], [0, 0, 0]], [[3000, 0, 0], [1000, 0, 0]]]}
+    none = model.MemoryParams()
+    assert model.predict_ms(feat, 1000, none) == pytest.approx((1000 + 3000) / 1e6)
+    assert model.predict_ms(feat, 1000, none, balanced=True) == pytest.approx((1000 + 2000) / 1e6)

@@ -36,6 +36,8 @@ from .profile import read_profile
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "guest_workload.py"
 SCORE_THRESHOLD, IOU_THRESHOLD = 0.6, 0.3  # facedge's defaults, as `facedge bench` uses
+# runtimes whose thread pools hand out work dynamically (see model.predict_ms(balanced=))
+DYNAMIC_POOLS = ("onnxruntime", "opencv-dnn", "yunet")
 ROW_ORDER = ("facedge", "ncnn-bare", "ncnn-python", "onnxruntime", "opencv-dnn", "yunet")
 ROW_NAMES = {"facedge": "facedge detect()", "ncnn-bare": "ncnn bare inference", "ncnn-python": "naive ncnn wheel + numpy",
              "onnxruntime": "onnxruntime (same ONNX)", "opencv-dnn": "OpenCV DNN (same ONNX)",
@@ -196,11 +198,15 @@ def main(argv=None) -> int:
         for phase, what in answer["phases"].items():
             core = cycles_of(prof, "cortex-a72", int(phase))
             res = summarize(core, "cortex-a72", args.clock_mhz, what["threads"])
-            res["ms"] = predict_ms(features(prof, int(phase), core), args.clock_mhz, A72_PI4B)
+            feat = features(prof, int(phase), core)
+            dynamic = what["row"] in DYNAMIC_POOLS
+            res["ms"] = predict_ms(feat, args.clock_mhz, A72_PI4B, balanced=dynamic)
             rows.append({"model": model, "input_size": spec["input_size"], "precision": spec["precision"],
                          "runtime": what["row"], "threads": what["threads"], "estimated_ms": res["ms"],
                          "validation_median_abs_error": validation_error(validation, what["threads"]),
                          "core_only_ms": summarize(core, "cortex-a72", args.clock_mhz, what["threads"])["ms"],
+                         "thread_pool": "dynamic: epochs balanced" if dynamic else "static (OpenMP)",
+                         "as_profiled_ms": predict_ms(feat, args.clock_mhz, A72_PI4B),
                          "per_thread_mcycles": [round(c / 1e6, 3) for c in res["per_thread_cycles"] if c],
                          "minsns": round(sum(res["per_thread_insns"]) / 1e6, 3), "ipc": round(res["ipc"], 3),
                          "faces": answer["faces"].get(what["row"])})

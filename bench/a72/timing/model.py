@@ -57,9 +57,16 @@ def features(profile, phase: int, core: dict) -> dict:
     return out
 
 
-def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B) -> float:
+def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced: bool = False) -> float:
     """Milliseconds per iteration (see the module docstring). feat: features(), or a
-    plain list of per-thread core cycles (no memory, no epochs: the busiest thread)."""
+    plain list of per-thread core cycles (no memory, no epochs: the busiest thread).
+
+    balanced: for thread pools that hand out work dynamically (onnxruntime, OpenCV):
+    under emulation on a busy host their workers wake late and the caller takes most of
+    the work, which an idle Pi's cores would share; an epoch in which several threads
+    worked then costs its total work over the threads that worked in it, not its
+    busiest thread. (OpenMP's static schedules, as ncnn uses, split work the same way
+    whatever the timing: there the busiest thread is right.)"""
     if isinstance(feat, list):
         return (max(feat) if feat else 0.0) / (clock_mhz * 1e3)
     f_ghz = clock_mhz / 1e3
@@ -81,7 +88,9 @@ def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B) -> float
         pass
     total = 0.0
     for epoch in epochs:
-        busiest = max(thread_cycles(v, i, m1, m2) for v, (i, m1, m2) in enumerate(epoch))
+        work = [thread_cycles(v, i, m1, m2) for v, (i, m1, m2) in enumerate(epoch)]
+        active = sum(1 for w in work if w > 0)
+        busiest = sum(work) / active if balanced and active > 1 else max(work)
         traffic = LINE_BYTES * sum(m2 for _, _, m2 in epoch) / bytes_per_cycle
         total += max(busiest, traffic)
     return total / (clock_mhz * 1e3)
