@@ -72,8 +72,14 @@ def measure(driver: Path, work: Path) -> list:
     for name, (w, h, c), line, work_items, unit in KERNELS:
         param = work / (name.replace(" ", "_").replace(">", "").replace("-", "_") + ".param")
         param.write_text(f"7767517\n2 2\nInput data 0 1 data 0={w} 1={h} 2={c}\n{line}\n")
-        prof, _ = profile_run([driver, param, w, h, c, 1, 1, 1, 0], prefix=a72_prefix(), threads=1, cache=True,
-                              cwd=work)
+        keep = arm_cache() / "timing-kernels" / driver.name / (param.stem + ".txt.gz")
+        if keep.is_file():  # the same layer on the same ncnn: re-cost the kept profile
+            from .profile import read_profile
+
+            prof = read_profile(keep)
+        else:
+            prof, _ = profile_run([driver, param, w, h, c, 1, 1, 1, 0], prefix=a72_prefix(), threads=1, cache=True,
+                                  cwd=work, keep=keep)
         core = cycles_of(prof, "cortex-a72", 1)
         feat = features(prof, 1, core)
         ms_core, ms_mem = predict_ms(feat, CLOCK_MHZ, NO_MEMORY), predict_ms(feat, CLOCK_MHZ, A72_PI4B)

@@ -185,6 +185,7 @@ def main(argv=None) -> int:
                "cpu": table["cpu"], "clock_mhz": table["clock_mhz"], "ncnn_release": build["tag"],
                "published_ms": row["avg_ms"], "estimated_ms": None, "error": None}
         out["fit"] = is_fit_row(out, order[table["id"]])
+        out["order"] = order[table["id"]].index(row["model"])
         if path is None:
             out["failed"] = error
         else:
