@@ -172,4 +172,6 @@ def test_balanced_epochs_share_dynamic_work():
             "epochs": [[[1000, 0, 0], [0, 0, 0]], [[3000, 0, 0], [1000, 0, 0]]]}
     none = model.MemoryParams()
     assert model.predict_ms(feat, 1000, none) == pytest.approx((1000 + 3000) / 1e6)
-    assert model.predict_ms(feat, 1000, none, balanced=True) == pytest.approx((1000 + 2000) / 1e6)
+    assert model.predict_ms(feat, 1000, none, balanced=True, threads=2) == pytest.approx((1000 + 2000) / 1e6)
+    # a pool of one thread: a helper thread's bit of work is not shared out
+    assert model.predict_ms(feat, 1000, none, balanced=True, threads=1) == pytest.approx((1000 + 3000) / 1e6)

@@ -200,7 +200,7 @@ def main(argv=None) -> int:
             res = summarize(core, "cortex-a72", args.clock_mhz, what["threads"])
             feat = features(prof, int(phase), core)
             dynamic = what["row"] in DYNAMIC_POOLS
-            res["ms"] = predict_ms(feat, args.clock_mhz, A72_PI4B, balanced=dynamic)
+            res["ms"] = predict_ms(feat, args.clock_mhz, A72_PI4B, balanced=dynamic, threads=what["threads"])
             rows.append({"model": model, "input_size": spec["input_size"], "precision": spec["precision"],
                          "runtime": what["row"], "threads": what["threads"], "estimated_ms": res["ms"],
                          "validation_median_abs_error": validation_error(validation, what["threads"]),

@@ -57,15 +57,16 @@ def features(profile, phase: int, core: dict) -> dict:
     return out
 
 
-def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced: bool = False) -> float:
+def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced: bool = False,
+               threads: int = 1) -> float:
     """Milliseconds per iteration (see the module docstring). feat: features(), or a
     plain list of per-thread core cycles (no memory, no epochs: the busiest thread).
 
     balanced: for thread pools that hand out work dynamically (onnxruntime, OpenCV):
     under emulation on a busy host their workers wake late and the caller takes most of
     the work, which an idle Pi's cores would share; an epoch in which several threads
-    worked then costs its total work over the threads that worked in it, not its
-    busiest thread. (OpenMP's static schedules, as ncnn uses, split work the same way
+    worked then costs its total work over the threads that worked in it (at most
+    `threads`, the pool's size), not its busiest thread. (OpenMP's static schedules, as ncnn uses, split work the same way
     whatever the timing: there the busiest thread is right.)"""
     if isinstance(feat, list):
         return (max(feat) if feat else 0.0) / (clock_mhz * 1e3)
@@ -90,7 +91,8 @@ def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced
     for epoch in epochs:
         work = [thread_cycles(v, i, m1, m2) for v, (i, m1, m2) in enumerate(epoch)]
         active = sum(1 for w in work if w > 0)
-        busiest = sum(work) / active if balanced and active > 1 else max(work)
+        share = min(active, threads)
+        busiest = max(sum(work) / share, max(work) / threads) if balanced and share > 1 else max(work)
         traffic = LINE_BYTES * sum(m2 for _, _, m2 in epoch) / bytes_per_cycle
         total += max(busiest, traffic)
     return total / (clock_mhz * 1e3)

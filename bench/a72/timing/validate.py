@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--fit", action="store_true",
                    help=f"fit the memory parameters on the declared rows ({FIT_RULE}) and use them")
     p.add_argument("--no-memory", action="store_true", help="the pipeline model alone (no cache/DRAM costs)")
+    p.add_argument("--kept-only", action="store_true",
+                   help="emulate nothing: rows whose profile is not kept yet are reported as not run")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     if not (args.ncnn_git / ".git").exists() and not (args.ncnn_git / "HEAD").exists():
@@ -163,6 +165,8 @@ def main(argv=None) -> int:
     def work(job):
         table, build, row = job
         t = time.time()
+        if args.kept_only and not profile_path(args.work, build["tag"], table["cpu"], row["model"], row["threads"]).is_file():
+            return None, "not run in this session (no kept profile)"
         try:
             path = run_row(args.work, build, table["cpu"], row["model"], row["threads"])
             print(f"  {table['id']} {row['model']} t{row['threads']}: profiled ({time.time() - t:.0f} s)",
