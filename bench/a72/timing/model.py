@@ -71,8 +71,8 @@ def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced
     if isinstance(feat, list):
         return (max(feat) if feat else 0.0) / (clock_mhz * 1e3)
     f_ghz = clock_mhz / 1e3
-    threads = feat["threads"]
-    cpi = [t["cycles"] / t["insns"] if t["insns"] else 0.0 for t in threads]
+    per_thread = feat["threads"]
+    cpi = [t["cycles"] / t["insns"] if t["insns"] else 0.0 for t in per_thread]
     dram_cycles = params.dram_ns * f_ghz
     bytes_per_cycle = params.dram_gbps / f_ghz
 
@@ -81,12 +81,9 @@ def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced
 
     epochs = feat.get("epochs") or []
     if not feat.get("cache_simulated"):
-        return max((t["cycles"] for t in threads), default=0.0) / (clock_mhz * 1e3)
+        return max((t["cycles"] for t in per_thread), default=0.0) / (clock_mhz * 1e3)
     if not epochs:  # one epoch: the whole phase
-        epochs = [[[t["insns"], t["l1_misses"], t["l2_misses"]] for t in threads]]
-    else:
-        # instructions outside any recorded epoch (none expected) are charged to the last
-        pass
+        epochs = [[[t["insns"], t["l1_misses"], t["l2_misses"]] for t in per_thread]]
     total = 0.0
     for epoch in epochs:
         work = [thread_cycles(v, i, m1, m2) for v, (i, m1, m2) in enumerate(epoch)]
