@@ -38,7 +38,7 @@ class MemoryParams:
 
 # Fitted by `python -m bench.a72.timing.validate --fit` on the declared fit rows (see
 # validate.FIT_RULE); the validation JSON records the values used and the fit's error.
-A72_PI4B = MemoryParams(l2_hit_cycles=13.2, dram_ns=8.69, dram_gbps=2.66)
+A72_PI4B = MemoryParams(l2_hit_cycles=14.73, dram_ns=7.35, dram_gbps=2.82)
 NO_MEMORY = MemoryParams()
 
 
