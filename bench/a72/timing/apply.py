@@ -113,6 +113,8 @@ def run_job(args, runtime, spec, frame, threads, fingerprint):
     answer_file = keep.with_suffix("").with_suffix(".json")
     if keep.is_file() and answer_file.is_file():
         return keep, json.loads(answer_file.read_text())
+    if args.kept_only:
+        return None, {"error": f"{runtime}: not profiled yet (--kept-only)"}
     spec_file = args.work / "specs" / f"{runtime}-{key}.json"
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(full))
@@ -163,6 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--clock-mhz", type=float, default=1500)
     p.add_argument("--validation", type=Path, help="the validation JSON, for the error beside each estimate")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--kept-only", action="store_true", help="emulate nothing: jobs without a kept profile become notes")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
