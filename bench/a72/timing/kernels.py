@@ -29,28 +29,32 @@ from .ncnn_build import DRIVER, arm_cache
 from .validate import a72_prefix
 
 CLOCK_MHZ = 1500
-# (name, input w h c, layer line after the Input layer, multiply-adds or elements, unit)
+# (name, input w h c, layer line after the Input layer, multiply-adds or elements, unit).
+# int8 layers as facedge's int8 models have them: int8_scale_term 2 (conv) / 1
+# (depthwise) give float out; 102 / 101 requantize to int8 for the next int8 layer.
 W, H = 80, 60  # the stride-4 level of a 320x240 ULFD network
 
 
-def _conv(name, c_in, c_out, k, int8, w=W, h=H, stride=1):
+def _conv(name, c_in, c_out, k, int8, w=W, h=H, stride=1, term=2):
     pad = k // 2
     wsize = c_out * c_in * k * k
     ow, oh = (w + 2 * pad - k) // stride + 1, (h + 2 * pad - k) // stride + 1
     line = (f"Convolution conv 1 1 data out 0={c_out} 1={k} 11={k} 3={stride} 13={stride} 4={pad} 14={pad} 5=1 "
-            f"6={wsize} 9=1" + (" 8=2" if int8 else ""))
+            f"6={wsize} 9=1" + (f" 8={term}" if int8 else ""))
     return (name, (w, h, c_in), line, ow * oh * c_out * c_in * k * k, "multiply-add")
 
 
-def _dw(name, c, int8, w=W, h=H):
-    line = f"ConvolutionDepthWise conv 1 1 data out 0={c} 1=3 11=3 3=1 4=1 5=1 6={c * 9} 7={c} 9=1" + (" 8=1" if int8 else "")
+def _dw(name, c, int8, w=W, h=H, term=1):
+    line = f"ConvolutionDepthWise conv 1 1 data out 0={c} 1=3 11=3 3=1 4=1 5=1 6={c * 9} 7={c} 9=1" + (f" 8={term}" if int8 else "")
     return (name, (w, h, c), line, w * h * c * 9, "multiply-add")
 
 
 KERNELS = [
     _conv("conv1x1 64->64 fp32", 64, 64, 1, False), _conv("conv1x1 64->64 int8", 64, 64, 1, True),
     _conv("conv3x3 32->32 fp32", 32, 32, 3, False), _conv("conv3x3 32->32 int8", 32, 32, 3, True),
+    _conv("conv1x1 64->64 int8, int8 out", 64, 64, 1, True, term=102),
     _dw("depthwise3x3 64 fp32", 64, False), _dw("depthwise3x3 64 int8", 64, True),
+    _dw("depthwise3x3 64 int8, int8 out", 64, True, term=101),
     ("quantize fp32->int8", (W, H, 64), "Quantize q 1 1 data out 0=1", W * H * 64, "element"),
     ("dequantize int32->fp32", (W, H, 64), "Dequantize dq 1 1 data out 0=1 1=0", W * H * 64, "element"),
 ]
@@ -70,7 +74,7 @@ def build_driver(prefix: Path) -> Path:
 def measure(driver: Path, work: Path) -> list:
     rows = []
     for name, (w, h, c), line, work_items, unit in KERNELS:
-        param = work / (name.replace(" ", "_").replace(">", "").replace("-", "_") + ".param")
+        param = work / (name.replace(" ", "_").replace(">", "").replace("-", "_").replace(",", "") + ".param")
         param.write_text(f"7767517\n2 2\nInput data 0 1 data 0={w} 1={h} 2={c}\n{line}\n")
         keep = arm_cache() / "timing-kernels" / driver.name / (param.stem + ".txt.gz")
         if keep.is_file():  # the same layer on the same ncnn: re-cost the kept profile
