@@ -148,8 +148,8 @@ def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, fa
                 diffs[stage].add(role, ref[role], got[role], len(images))
             if stage == faces_stage:
                 size = (img.shape[1], img.shape[0])
-                ref_boxes = reference_detect(ref, priors, size)[0]
-                got_boxes = reference_detect(got, priors, size)[0]
+                ref_boxes = reference_detect(ref, priors, size, variances=family.variances)[0]
+                got_boxes = reference_detect(got, priors, size, variances=family.variances)[0]
                 faces["reference"] += len(ref_boxes)
                 faces[stage] += len(got_boxes)
                 faces["matched"] += match_faces(ref_boxes, got_boxes)

@@ -17,6 +17,8 @@ _MODULES = {
     "ultraface-rfb": "ultraface",
     "blazeface-fpn-ssh": "blazeface",
     "retinaface-mnet": "retinaface",
+    "yunet-n": "yunet",
+    "yunet-s": "yunet",
 }
 NAMES = tuple(_MODULES)
 

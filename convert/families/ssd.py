@@ -26,19 +26,31 @@ SIZE_VARIANCE = 0.2
 class PriorSpec:
     """Anchors of one family: per level its stride and square anchor sizes in pixels.
 
-    `center_from_grid`: the cell centre is (j + 0.5) / feature_width (ULFD's training
-    code) rather than (j + 0.5) * stride / width (RetinaFace, PaddleDetection); the two
+    `center_from_grid`: the cell centre is (j + offset) / feature_width (ULFD's training
+    code) rather than (j + offset) * stride / width (RetinaFace, PaddleDetection); the two
     agree whenever the side is a multiple of the stride. `clip` clamps all four prior
-    values to [0, 1] (ULFD only)."""
+    values to [0, 1] (ULFD only). `cell_offset` 0.5 puts the prior at the cell centre,
+    0 at its top-left corner (YuNet's anchor-free points). `pad_multiple`: the runtime
+    pads the input at the right and bottom up to a multiple of this before the network
+    (YuNet), so the feature maps are those of the padded size while coordinates stay
+    normalized to the unpadded input."""
 
     strides: tuple
     min_sizes: tuple
     clip: bool = False
     center_from_grid: bool = False
+    cell_offset: float = 0.5
+    center_variance: float = CENTER_VARIANCE
+    size_variance: float = SIZE_VARIANCE
+    pad_multiple: int = 0
+
+    def padded(self, side: int) -> int:
+        m = self.pad_multiple
+        return -(-side // m) * m if m else side
 
     def feature_size(self, side: int, stride: int) -> int:
         # Every family downsamples with padded stride-2 convolutions: ceil at each step.
-        return math.ceil(side / stride)
+        return math.ceil(self.padded(side) / stride)
 
     def priors(self, width: int, height: int) -> np.ndarray:
         """(N, 4) float32 priors as (cx, cy, w, h), normalized to the input size."""
@@ -46,11 +58,11 @@ class PriorSpec:
         for stride, sizes in zip(self.strides, self.min_sizes):
             fw, fh = self.feature_size(width, stride), self.feature_size(height, stride)
             if self.center_from_grid:
-                cx = (np.arange(fw) + 0.5) / fw
-                cy = (np.arange(fh) + 0.5) / fh
+                cx = (np.arange(fw) + self.cell_offset) / fw
+                cy = (np.arange(fh) + self.cell_offset) / fh
             else:
-                cx = (np.arange(fw) + 0.5) * stride / width
-                cy = (np.arange(fh) + 0.5) * stride / height
+                cx = (np.arange(fw) + self.cell_offset) * stride / width
+                cy = (np.arange(fh) + self.cell_offset) * stride / height
             k = len(sizes)
             grid = np.zeros((fh, fw, k, 4), dtype=np.float64)
             grid[..., 0] = cx[None, :, None]
@@ -64,20 +76,20 @@ class PriorSpec:
         return priors.astype(np.float32)
 
 
-def decode_boxes(boxes: np.ndarray, priors: np.ndarray) -> np.ndarray:
+def decode_boxes(boxes: np.ndarray, priors: np.ndarray, variances=(CENTER_VARIANCE, SIZE_VARIANCE)) -> np.ndarray:
     """Raw (dx, dy, dw, dh) -> corner boxes (x1, y1, x2, y2) normalized to the input."""
     b = boxes.astype(np.float64)
     p = priors.astype(np.float64)
-    centers = p[:, :2] + b[:, :2] * CENTER_VARIANCE * p[:, 2:]
-    sizes = p[:, 2:] * np.exp(b[:, 2:] * SIZE_VARIANCE)
+    centers = p[:, :2] + b[:, :2] * variances[0] * p[:, 2:]
+    sizes = p[:, 2:] * np.exp(b[:, 2:] * variances[1])
     return np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
 
 
-def decode_landmarks(landmarks: np.ndarray, priors: np.ndarray) -> np.ndarray:
-    """Raw (N, 10) -> (N, 5, 2) points normalized to the input: centre + l * 0.1 * size."""
+def decode_landmarks(landmarks: np.ndarray, priors: np.ndarray, center_variance=CENTER_VARIANCE) -> np.ndarray:
+    """Raw (N, 10) -> (N, 5, 2) points normalized to the input: centre + l * variance * size."""
     l = landmarks.astype(np.float64).reshape(-1, 5, 2)
     p = priors.astype(np.float64)
-    return p[:, None, :2] + l * CENTER_VARIANCE * p[:, None, 2:]
+    return p[:, None, :2] + l * center_variance * p[:, None, 2:]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -104,20 +116,21 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k:
 
 
 def reference_detect(raw: dict, priors: np.ndarray, image_size, score_threshold=0.6,
-                     iou_threshold=0.3, top_k=750):
+                     iou_threshold=0.3, top_k=750, variances=(CENTER_VARIANCE, SIZE_VARIANCE)):
     """Decode raw outputs of one image into detections in image pixels.
 
     raw: {'scores': (N, C), 'boxes': (N, 4)[, 'landmarks': (N, 10)]}; image_size: (w, h)
-    of the original image (the network saw it resized to the input size). Returns
+    of the original image (the network saw it resized to the input size); variances:
+    the family's (PriorSpec.center_variance, size_variance). Returns
     (boxes (K, 4), scores (K,), landmarks (K, 5, 2) or None), scores descending."""
     w, h = image_size
     face = raw["scores"][:, 1]
     cand = np.nonzero(face > score_threshold)[0]
-    boxes = decode_boxes(raw["boxes"][cand], priors[cand])
+    boxes = decode_boxes(raw["boxes"][cand], priors[cand], variances)
     keep = cand[hard_nms(boxes, face[cand], iou_threshold, top_k)] if cand.size else cand
     scale = np.array([w, h, w, h], dtype=np.float64)
-    out_boxes = (decode_boxes(raw["boxes"][keep], priors[keep]) * scale).astype(np.float32)
+    out_boxes = (decode_boxes(raw["boxes"][keep], priors[keep], variances) * scale).astype(np.float32)
     landmarks = None
     if "landmarks" in raw:
-        landmarks = (decode_landmarks(raw["landmarks"][keep], priors[keep]) * np.array([w, h])).astype(np.float32)
+        landmarks = (decode_landmarks(raw["landmarks"][keep], priors[keep], variances[0]) * np.array([w, h])).astype(np.float32)
     return out_boxes, face[keep].astype(np.float32), landmarks
