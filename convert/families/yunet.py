@@ -129,7 +129,10 @@ class _Head(nn.Module):
     def forward(self, features):
         if self.multi_level_share_convs is not None:
             features = [convs(f) for convs, f in zip(self.multi_level_share_convs, features)]
-        scores = [torch.sqrt(torch.sigmoid(cls(f)) * torch.sigmoid(obj(f)))
+        # sqrt(sigmoid(c) * sigmoid(o)) written as 1 / sqrt((1 + e^-c) (1 + e^-o)): the
+        # same number, but no engine's approximate Sigmoid (onnxruntime's is off by
+        # ~1e-7 in the tails) gets magnified by the square root near 0
+        scores = [torch.rsqrt((1.0 + torch.exp(-cls(f))) * (1.0 + torch.exp(-obj(f))))
                   for cls, obj, f in zip(self.multi_level_cls, self.multi_level_obj, features)]
         return {"scores": scores,
                 "boxes": [h(f) for h, f in zip(self.multi_level_bbox, features)],

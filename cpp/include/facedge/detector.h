@@ -128,6 +128,8 @@ private:
     void input_size_for_call(int& w, int& h, int override_w, int override_h) const;
     std::shared_ptr<const std::vector<Prior> > priors_for(int w, int h) const;
     void run_network(const ncnn::Mat& input, int w, int h, RawResult& out, bool copy) const;
+    // resized, normalized and (for a padding family) padded network input
+    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const;
 
     FamilySpec family_;
     ModelConfig config_;
