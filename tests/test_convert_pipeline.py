@@ -30,6 +30,8 @@ CHECKPOINTS = {
     "ultraface-slim": "ultraface/version-slim-320.pth",
     "retinaface-mnet": "retinaface/mobilenet0.25_Final.pth",
     "blazeface-fpn-ssh": "blazeface-fpn-ssh/blazeface_fpn_ssh_1000e.pt",
+    "yunet-n": "yunet/yunet_n.pth",
+    "yunet-s": "yunet/yunet_s.pth",
 }
 
 
@@ -192,7 +194,8 @@ def test_same_raw_outputs_as_upstreams_ncnn_files(converted, reference_ultraface
 
 @pytest.mark.parametrize("family_name,sizes", [("ultraface-rfb", [(640, 480), (160, 120)]),
                                               ("retinaface-mnet", [(320, 320), (480, 256)]),
-                                              ("blazeface-fpn-ssh", [(320, 240)])])
+                                              ("blazeface-fpn-ssh", [(320, 240)]),
+                                              ("yunet-s", [(320, 240), (160, 120)])])  # padded to 320x256, 160x128
 def test_a_converted_model_runs_at_other_input_sizes(shared, converted, demo_images, family_name, sizes):
     """The ncnn graph follows the input size (what the runtime's input_size= relies on)."""
     family, reference = _reference(shared, family_name)
@@ -223,7 +226,7 @@ def test_facedge_detector_finds_the_reference_faces(converted, reference_outputs
     priors = family.priors(*family.default_input_size)
     found = matched = 0
     for img, raw in reference_outputs(family_name):
-        ref_boxes = reference_detect(raw, priors, (img.shape[1], img.shape[0]))[0]
+        ref_boxes = reference_detect(raw, priors, (img.shape[1], img.shape[0]), variances=family.variances)[0]
         faces = det.detect(img)
         found += len(ref_boxes)
         matched += match_faces(ref_boxes, faces.boxes)
