@@ -122,7 +122,8 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
     size = tuple(input_size) if input_size else family.default_size_for(ckpt.stem)
     family.check_input_size(*size)
     name = name or _default_name(ckpt, family, size)
-    out = Path(out_dir) if out_dir else models_dir() / name
+    # absolute: pnnx runs in a scratch folder, where a relative -o path would point elsewhere
+    out = Path(out_dir).absolute() if out_dir else models_dir() / name
     _check_destination(out)
     test_images, images_source = _images(images)
     precision = "fp16" if fp16 else "fp32"

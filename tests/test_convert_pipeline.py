@@ -367,3 +367,11 @@ def test_images_option(shared, demo_images, tmp_path):
         pipeline.convert(shared / "weights" / CHECKPOINTS["ultraface-slim"], out_dir=tmp_path / "out2",
                          images=tmp_path / "missing")
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_relative_output_folder(shared, tmp_path, monkeypatch):
+    """-o relative/to/cwd: pnnx runs in a scratch folder, so the path must not be passed on relative."""
+    monkeypatch.chdir(tmp_path)
+    result = pipeline.convert(shared / "weights" / CHECKPOINTS["ultraface-slim"], out_dir="rel/slim")
+    assert result.out_dir == tmp_path / "rel" / "slim"
+    assert (tmp_path / "rel" / "slim" / "fp32" / "model.param").is_file()
