@@ -160,7 +160,7 @@ def write_outputs(rows, measure, threads, out_prefix):
     frontier_report.plot(rows, threads, "ms" if measure == "a72-ms" else "insn", out.with_suffix(".png"),
                          "Face detectors on a Raspberry Pi 4B (Cortex-A72, "
                          + ("estimated by the A72 timing model" if measure == "a72-ms" else "guest instructions")
-                         + "): WIDER val Medium AP vs cost")
+                         + "): WIDER val Medium AP vs cost; OpenCV's YuNet (not costed on the A72 here): see the table")
     print("\n".join(md))
 
 

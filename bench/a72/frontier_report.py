@@ -79,6 +79,7 @@ def plot(rows, threads_list, unit, path, title):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, len(threads_list), figsize=(7 * len(threads_list), 5.5), squeeze=False)
     for ax, t in zip(axes[0], threads_list):
@@ -94,10 +95,13 @@ def plot(rows, threads_list, unit, path, title):
         front = pareto(rows, t)
         ax.plot([r["cost"][str(t)] for r in front], [r["ap"][FRONT_SETTING] for r in front], color="black", lw=2.5,
                 alpha=0.35, label="Pareto front")
-        for r in front:
-            ax.annotate(f"{r['size'][0]}x{r['size'][1]}", (r["cost"][str(t)], r["ap"][FRONT_SETTING]), fontsize=7,
-                        xytext=(3, -9), textcoords="offset points")
+        for k, r in enumerate(front):  # alternate above and below: neighbours on the front are close
+            ax.annotate(f"{r['model']} {r['precision']} {r['size'][0]}x{r['size'][1]}",
+                        (r["cost"][str(t)], r["ap"][FRONT_SETTING]), fontsize=6,
+                        xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"Cortex-A72 {'estimated ms' if unit == 'ms' else 'guest instructions (M)'}, {t} thread"
                       + ("s" if t > 1 else ""))
         ax.set_ylabel(f"WIDER val AP ({FRONT_SETTING.capitalize()}, 39 images)")
