@@ -4,7 +4,7 @@ cost at 1 and 4 threads, OpenCV's YuNet (`cv2.FaceDetectorYN`) as the peer.
 
     python -m bench.a72.frontier --model OUT [--model OUT ...] --wider ROOT
         [--yunet face_detection_yunet_2023mar.onnx] [--sizes 160x120,320x240,480x360,640x480]
-        [--threads 1,4] [--arm-tools DIR] [--ncnn-aarch64 PREFIX] [--work DIR] [--out PREFIX]
+        [--threads 1,4] [--precisions fp32,int8] [--arm-tools DIR] [--ncnn-aarch64 PREFIX] [--work DIR] [--out PREFIX]
 
 Run from the repository root. OUT: a `facedge convert` output (its fp32/ and, after
 --int8, int8/ model directories) or one model directory. A size a family cannot take
@@ -108,7 +108,8 @@ def measure(args):
     done["_measure"] = cost.measure
     threads = [1] if cost.measure == "a72-insn" else args.threads
 
-    plan = [(name, precision, d, size) for out in args.model for name, precision, d in model_dirs(out) for size in args.sizes]
+    plan = [(name, precision, d, size) for out in args.model for name, precision, d in model_dirs(out)
+            if not args.precisions or precision in args.precisions for size in args.sizes]
     rows = []
     for i, (name, precision, d, asked) in enumerate(plan, 1):
         family = read_model_info(d).family
@@ -181,6 +182,8 @@ def main(argv=None):
     p.add_argument("--yunet", metavar="ONNX", help="OpenCV's face_detection_yunet_2023mar.onnx: the peer")
     p.add_argument("--sizes", type=parse_sizes, default=list(SIZES), metavar="WxH,...")
     p.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=list(THREADS))
+    p.add_argument("--precisions", type=lambda s: s.split(","), metavar="LIST",
+                   help="only these model directories (fp32,int8; default: every one present)")
     p.add_argument("--arm-tools", default=str(Path(os.environ.get("FACEDGE_SHARED", "../shared")) / "tools" / "arm"))
     p.add_argument("--ncnn-aarch64", metavar="PREFIX", help="aarch64 ncnn install (default: facedge's ARM build cache)")
     p.add_argument("--work", default="build/frontier", metavar="DIR")
