@@ -4,7 +4,7 @@ cost at 1 and 4 threads, OpenCV's YuNet (`cv2.FaceDetectorYN`) as the peer.
 
     python -m bench.a72.frontier --model OUT [--model OUT ...] --wider ROOT
         [--yunet face_detection_yunet_2023mar.onnx] [--sizes 160x120,320x240,480x360,640x480]
-        [--threads 1,4] [--precisions fp32,int8] [--arm-tools DIR] [--ncnn-aarch64 PREFIX] [--work DIR] [--out PREFIX]
+        [--threads 1,4] [--precisions fp32,int8] [--cached-only] [--arm-tools DIR] [--ncnn-aarch64 PREFIX] [--work DIR] [--out PREFIX]
 
 Run from the repository root. OUT: a `facedge convert` output (its fp32/ and, after
 --int8, int8/ model directories) or one model directory. A size a family cannot take
@@ -110,7 +110,7 @@ def measure(args):
 
     plan = [(name, precision, d, size) for out in args.model for name, precision, d in model_dirs(out)
             if not args.precisions or precision in args.precisions for size in args.sizes]
-    rows = []
+    rows, skipped = [], []
     for i, (name, precision, d, asked) in enumerate(plan, 1):
         family = read_model_info(d).family
         size, net_size = fit_size(family, asked)
@@ -118,6 +118,9 @@ def measure(args):
         row = done.get(key) or {"model": name, "family": family, "precision": precision, "size": list(size),
                                 "net_size": list(net_size), "cost": {}}
         row["asked"] = list(asked)
+        if args.cached_only and ("ap" not in row or any(str(t) not in row["cost"] for t in threads)):
+            skipped.append(key)
+            continue
         if "ap" not in row:
             _say(f"{i}/{len(plan)} {key}: WIDER AP")
             row["ap"] = wider_ap(d, size, val)
@@ -128,9 +131,13 @@ def measure(args):
         done[key] = row
         _save(store, done)
         rows.append(row)
+    if skipped:
+        _say(f"--cached-only: not measured yet, left out: {', '.join(skipped)}")
     if args.yunet:
         for asked in args.sizes:
             key = f"{PEER}|fp32|{asked[0]}x{asked[1]}"
+            if key not in done and args.cached_only:
+                continue
             if key not in done:
                 _say(f"{key}: WIDER AP")
                 done[key] = {"model": PEER, "family": "yunet (OpenCV FaceDetectorYN)", "precision": "fp32",
@@ -182,6 +189,8 @@ def main(argv=None):
     p.add_argument("--yunet", metavar="ONNX", help="OpenCV's face_detection_yunet_2023mar.onnx: the peer")
     p.add_argument("--sizes", type=parse_sizes, default=list(SIZES), metavar="WxH,...")
     p.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=list(THREADS))
+    p.add_argument("--cached-only", action="store_true",
+                   help="measure nothing: report the rows WORK/frontier.json already holds")
     p.add_argument("--precisions", type=lambda s: s.split(","), metavar="LIST",
                    help="only these model directories (fp32,int8; default: every one present)")
     p.add_argument("--arm-tools", default=str(Path(os.environ.get("FACEDGE_SHARED", "../shared")) / "tools" / "arm"))
