@@ -49,7 +49,7 @@ def test_a_yunet_of_another_width_is_named_layer_by_layer(tmp_path):
         pipeline.convert(path, out_dir=tmp_path / "out")
     message = str(e.value)
     assert message.startswith(f"{path}: has the layers of yunet-s, but 42 of them with other shapes "
-                              "(another width of the network?); checkpoint vs yunet-s: "
+                              "(another width or variant of it?); checkpoint vs yunet-s: "
                               "backbone.model2.conv2.conv1 weight (48, 32, 1, 1) vs (64, 32, 1, 1); "
                               "backbone.model2.conv2.conv2 weight (48, 1, 3, 3) vs (64, 1, 3, 3); "
                               "backbone.model2.conv2.bn weight (48,) vs (64,); ")

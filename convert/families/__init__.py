@@ -91,5 +91,5 @@ def detect(state_dict, checkpoint_name):
                            for layer, (tensor, c, n) in list(by_layer.items())[:SHAPE_LIMIT])
         more = f" (+{len(by_layer) - SHAPE_LIMIT} more layers)" if len(by_layer) > SHAPE_LIMIT else ""
         raise FacedgeError(f"{checkpoint_name}: has the layers of {name}, but {len(by_layer)} of them with other "
-                           f"shapes (another width of the network?); checkpoint vs {name}: {layers}{more}")
+                           f"shapes (another width or variant of it?); checkpoint vs {name}: {layers}{more}")
     raise FacedgeError(f"{checkpoint_name}: fits none of the supported architectures ({'; '.join(misfits)})")
