@@ -26,11 +26,12 @@ def test_pareto_front_keeps_only_unbeaten_rows():
 
 
 def test_budget_table_picks_the_most_accurate_model_within_each_budget():
-    rows = [_row("a", 9, 0.70), _row("b", 35, 0.80), _row("c", 150, 0.90), _row("OpenCV YuNet", 1, 0.99)]
+    rows = [_row("a", 9, 0.70), _row("b", 35, 0.80), _row("c", 150, 0.90), _row("d", 159, 0.901),
+            _row("OpenCV YuNet", 1, 0.99)]
     lines = frontier_report.budget_table(rows, [1], "OpenCV YuNet").splitlines()
     assert lines[2] == "| 10 ms | a fp32 320x240: 0.700 (9 ms) |"
     assert lines[4] == "| 40 ms | b fp32 320x240: 0.800 (35 ms) |"
-    assert lines[6] == "| 160 ms | c fp32 320x240: 0.900 (150 ms) |"
+    assert lines[6] == "| 160 ms | c fp32 320x240: 0.900 (150 ms) |"  # d is no better than c within 0.002, and dearer
 
 
 @pytest.mark.parametrize("family,asked,expected", [
