@@ -15,8 +15,8 @@ falls on both sides of a pair. The target is at least 95 %.
 Memory: one long pipeline run (`--frames`, the video played over and over),
 resident memory every 1,000 frames; the target is flat after warm-up.
 
-MODEL defaults to the upstream RFB-320 ncnn files in the shared data; the video,
-to one made from the shared demo photos (640x480). A benchmark, not a test: it
+MODEL defaults to the cached version-RFB-320 (`facedge convert`); the video, to one
+made from the photos shipped with facedge (640x480). A benchmark, not a test: it
 prints the numbers and exits 0 unless it cannot run.
 """
 
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import cv2
 
-from facedge.runtime.camera_cli import DEFAULT_THREADS
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_sources import OpenCVSource
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import shared_dir
+from facedge.base.sample_photos import sample_photos
+from facedge.runtime.camera.app import DEFAULT_MODEL, DEFAULT_THREADS
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.sources import OpenCVSource
+from facedge.base.errors import FacedgeError
 
 TARGET_SHARE = 0.95
 FLAT_MB = 4.0  # resident memory may wander this much after warm-up (allocator noise), not grow
@@ -237,36 +237,22 @@ def report(result):
     return "\n".join(lines)
 
 
-def default_model(threads):
-    import facedge
-
-    shared = shared_dir()
-    root = shared / "reference" / "ultraface-ncnn" if shared else None
-    if root is None or not (root / "RFB-320.param").is_file():
-        raise FacedgeError("no MODEL given and the shared reference model (reference/ultraface-ncnn/RFB-320) "
-                           "is not there: set FACEDGE_SHARED or pass a model directory")
-    detector = facedge.Detector.from_ncnn(os.fspath(root / "RFB-320.param"), os.fspath(root / "RFB-320.bin"),
-                                          family="ultraface-rfb", input_size=(320, 240), threads=threads)
-    return detector, "upstream RFB-320 (ncnn reference)"
-
-
 def default_video(folder):
-    shared = shared_dir()
-    images = sorted((shared / "images" / "ultraface-demo").glob("*.jpg")) if shared else []
-    if not images:
-        raise FacedgeError("no --video given and no shared demo images: set FACEDGE_SHARED or pass --video FILE")
+    """A 640x480 video of the photos shipped with facedge, 25 frames each."""
     path = Path(folder) / "demo.avi"
     writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (640, 480))
-    for p in images:
-        writer.write(cv2.resize(cv2.imread(os.fspath(p)), (640, 480), interpolation=cv2.INTER_AREA))
+    for p in sample_photos():
+        frame = cv2.resize(cv2.imread(os.fspath(p)), (640, 480), interpolation=cv2.INTER_AREA)
+        for _ in range(25):
+            writer.write(frame)
     writer.release()
     return path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m facedge.bench.camera_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("model", nargs="?", help="model directory or cached name (default: the shared upstream RFB-320)")
-    p.add_argument("--video", help="video file (default: one made from the shared demo photos, 640x480)")
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"model directory or cached name (default {DEFAULT_MODEL})")
+    p.add_argument("--video", help="video file (default: one made from the photos shipped with facedge, 640x480)")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"detector threads (default: as 'facedge camera', here {DEFAULT_THREADS})")
     p.add_argument("--frames", type=int, default=10_000, help="frames of the long pipeline run for memory (default 10000)")
@@ -277,10 +263,7 @@ def main(argv=None):
     try:
         import facedge
 
-        if args.model:
-            detector, name = facedge.Detector(args.model, threads=args.threads), args.model
-        else:
-            detector, name = default_model(args.threads)
+        detector, name = facedge.Detector(args.model, threads=args.threads), args.model
         with tempfile.TemporaryDirectory() as tmp:
             video = Path(args.video) if args.video else default_video(tmp)
             if not video.is_file():

@@ -44,7 +44,8 @@ def main(argv=None):
     import cv2
 
     import facedge
-    from facedge.runtime.paths import require_shared
+    from facedge.base.sample_photos import bench_photo
+    from facedge.base.sizes import parse_size
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="model directory or cached name")
@@ -53,33 +54,35 @@ def main(argv=None):
     p.add_argument("--family", default="ultraface-rfb")
     p.add_argument("--input-size", default="320x240")
     p.add_argument("--frame", default="1024x768", help="size of the BGR frame given to detect()")
-    p.add_argument("--image", help="photo to resize into the frame (default: a shared demo image)")
+    p.add_argument("--image", help="photo to resize into the frame (default: the photo shipped with facedge)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--resize", default="auto", choices=("auto", "bilinear", "area"), help="the Detector's resampling filter")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    size = tuple(int(v) for v in args.input_size.lower().split("x"))
+    size = parse_size(args.input_size, "--input-size")
     if args.model:
-        det = facedge.Detector(args.model, threads=args.threads, input_size=size)
+        det = facedge.Detector(args.model, threads=args.threads, input_size=size, resize=args.resize)
         name = str(args.model)
     else:
         param, bin_ = args.param, args.bin
-        if not param:
-            ref = require_shared("the default benchmark model") / "reference" / "ultraface-ncnn"
-            param, bin_ = ref / "RFB-320.param", ref / "RFB-320.bin"
-        det = facedge.Detector.from_ncnn(param, bin_, family=args.family, input_size=size, threads=args.threads)
+        if not (param and bin_):
+            p.error("give --model, or --param and --bin")
+        det = facedge.Detector.from_ncnn(param, bin_, family=args.family, input_size=size, threads=args.threads,
+                                         resize=args.resize)
         name = f"{param}"
-    fw, fh = (int(v) for v in args.frame.lower().split("x"))
-    image_path = args.image or str(sorted((require_shared("the default benchmark image") / "images" / "ultraface-demo").glob("*.jpg"))[0])
+    fw, fh = parse_size(args.frame, "--frame")
+    image_path = args.image or str(bench_photo())
     frame = cv2.resize(cv2.imread(image_path), (fw, fh))
     result = measure(det, frame, size, args.repeats)
-    result.update({"model": name, "input_size": list(size), "frame": [fw, fh], "threads": args.threads})
+    result.update({"model": name, "input_size": list(size), "frame": [fw, fh], "threads": args.threads, "resize": args.resize})
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         s = result["stages_median_ms"]
-        print(f"model {name}, input {size[0]}x{size[1]}, frame {fw}x{fh}, {args.threads} thread(s), {args.repeats} alternating repeats")
+        print(f"model {name}, input {size[0]}x{size[1]}, frame {fw}x{fh}, {args.threads} thread(s), resize {args.resize}, "
+              f"{args.repeats} alternating repeats")
         print(f"  bare ncnn inference  median {result['bare_inference_median_ms']:.3f} ms  min {result['bare_inference_min_ms']:.3f} ms")
         print(f"  facedge detect()     median {result['detect_median_ms']:.3f} ms  min {result['detect_min_ms']:.3f} ms"
               f"  (pre {s['preprocess']:.3f} / inf {s['inference']:.3f} / post {s['postprocess']:.3f})")

@@ -8,7 +8,7 @@ for the table rows it feeds, and `faces` holds how many faces the last call foun
 facedge feeds two rows: its own detect() call, and the bare ncnn inference of the
 same network input timed inside C++ (what facedge adds on top of ncnn is the
 ratio of the two). The peers do what a user of that runtime writes around the same
-model: the numpy pre/post-processing of bench/numpy_decode.py, or ncnn's own
+model: the numpy pre/post-processing of bench/reference_decode.py, or ncnn's own
 Mat.from_pixels_resize for the ncnn wheel. YuNet is OpenCV's own face detector:
 its detect() decodes and runs NMS inside, so its 'inference' stage holds those.
 """
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from facedge.bench import numpy_decode
+from facedge.bench import reference_decode
 
 # Peer names as given to --peers, in table order.
 PEERS = ("onnxruntime", "opencv-dnn", "ncnn-python", "yunet")
@@ -46,15 +46,15 @@ class _NumpyDecoded:
         self.job = job
         self.input_size = tuple(model["input_size"])
         self.family = model["family"]
-        self.priors = numpy_decode.make_priors(self.family, *self.input_size)
-        self.num_landmarks = numpy_decode.layout_for(self.family).num_landmarks
+        self.priors = reference_decode.make_priors(self.family, *self.input_size)
+        self.num_landmarks = reference_decode.layout_for(self.family).num_landmarks
         self.faces = 0
 
     def decode(self, outputs, frame):
         rows = len(self.priors)
         scores, boxes = outputs[0].reshape(rows, -1), outputs[1].reshape(rows, 4)
         landmarks = outputs[2].reshape(rows, -1) if len(outputs) > 2 else None
-        boxes, scores, _ = numpy_decode.detect(
+        boxes, scores, _ = reference_decode.detect(
             self.priors, scores, boxes, (frame.shape[1], frame.shape[0]), self.job["score_threshold"],
             self.job["iou_threshold"], landmarks=landmarks, num_landmarks=self.num_landmarks)
         self.faces = len(scores)
@@ -62,7 +62,7 @@ class _NumpyDecoded:
 
     def preprocess(self, frame):
         m = self.job["model"]
-        return numpy_decode.preprocess(frame, self.input_size, m["pixel"], m["mean"], m["norm"])
+        return reference_decode.preprocess(frame, self.input_size, m["pixel"], m["mean"], m["norm"])
 
 
 class FacedgeRunner:

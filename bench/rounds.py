@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from facedge.runtime.progress import progress
+from facedge.base.progress import progress
 
 READY_TIMEOUT_S = 300  # loading and warming up a model on a Pi
 BATCH_TIMEOUT_S = 300

@@ -27,13 +27,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from facedge.bench.timing import STAGES, summarize
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import atomic_write_text
+from facedge.base.errors import FacedgeError
+from facedge.base.atomic import atomic_path, atomic_write_text
 
 SCHEMA = "facedge-bench/1"
 RUNTIME_ORDER = ("facedge", "ncnn-bare", "ncnn-python", "onnxruntime", "opencv-dnn", "yunet")
@@ -216,12 +214,8 @@ def write_plot(path, records, title):
     fig.legend(list(handles.values()), list(handles), fontsize=7, loc="center right")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1 - 1.8 / (4.2 * len(models) + 1.8), 1))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

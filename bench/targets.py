@@ -12,16 +12,16 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedge.bench import numpy_decode
+from facedge.bench import reference_decode
 from facedge.bench.peers import PEERS
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
-from facedge.runtime.paths import models_dir, shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
+from facedge.base.paths import models_dir
 
 # What `facedge convert` makes when given no checkpoint (ULFD version-RFB-320).
 DEFAULT_MODEL = "version-RFB-320"
 ONNX_FILE = "model.onnx"  # written by `facedge convert` beside the fp32/ model directory
-YUNET_FILE = Path("peers") / "yunet" / "face_detection_yunet_2023mar.onnx"  # inside the shared folder
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"  # opencv_zoo's YuNet, given with --yunet
 MAKE_MODELS = f"facedge convert && facedge quantize {DEFAULT_MODEL}"
 
 
@@ -62,7 +62,7 @@ def resolve_models(names) -> tuple:
     """([BenchModel], notes) for the MODEL arguments: a model directory, a convert output
     folder (each precision in it), a cached name ('version-RFB-320' for each of its
     precisions, 'version-RFB-320-int8' for one). None: the default model's cached ones."""
-    from facedge.runtime.model_dir import resolve_model
+    from facedge.base.model_dir import resolve_model
 
     notes = []
     if not names:
@@ -102,11 +102,6 @@ def parse_peers(text: str) -> list:
         if n not in PEERS:
             raise FacedgeError(f"--peers {text}: unknown peer {n!r} (known: {', '.join(PEERS)}, or 'all' / 'none')")
     return [p for p in PEERS if p in names]
-
-
-def default_yunet():
-    root = shared_dir()
-    return root / YUNET_FILE if root is not None and (root / YUNET_FILE).is_file() else None
 
 
 def _installed(module):
@@ -155,13 +150,13 @@ def plan_jobs(models, peers, yunet=None) -> tuple:
             if peer == "yunet":
                 if yunet is None:
                     if not any("yunet:" in n for n in notes):
-                        notes.append(f"yunet: skipped, no YuNet model found (pass --yunet PATH to {YUNET_FILE.name})")
+                        notes.append(f"yunet: skipped, no YuNet model given (pass --yunet PATH to {YUNET_FILE})")
                     continue
                 size = tuple(m.info.input_size)
                 spec = {"name": "yunet", "precision": "fp32", "input_size": list(size), "family": "yunet", "outputs": {}}
                 add("yunet", spec, ("yunet", size), yunet=str(yunet))
                 continue
-            if m.info.family not in numpy_decode.FAMILIES:
+            if m.info.family not in reference_decode.FAMILIES:
                 notes.append(f"{peer}: skipped for {m.name} {m.precision}, no numpy decoder for family {m.info.family}")
                 continue
             if peer == "ncnn-python":

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 STAGES = ("preprocess", "inference", "postprocess")
 

@@ -12,6 +12,7 @@ import json
 from facedge.calibration.mixed import DEFAULT_MAX_AP_LOSS
 from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
 from facedge.calibration.scales import METHODS
+from facedge.calibration.summary import summary
 
 
 def configure_parser(p):
@@ -21,7 +22,7 @@ def configure_parser(p):
                         "a convert output's fp32/ folder)")
     p.add_argument("--calib", metavar="DIR",
                    help="calibration images: a WIDER FACE folder (WIDER_train/, WIDER_test/ ...), any image folder, "
-                        "or a text file listing images (default: the WIDER test samples of the shared data)")
+                        "or a text file listing images (needed)")
     p.add_argument("--calib-count", type=int, default=DEFAULT_COUNT, metavar="N",
                    help=f"images sampled (deterministically) from --calib (default {DEFAULT_COUNT})")
     p.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
@@ -35,7 +36,7 @@ def configure_parser(p):
     ev = p.add_mutually_exclusive_group()
     ev.add_argument("--eval", metavar="DIR",
                     help="WIDER FACE root (wider_face_split/, eval_tools_ground_truth/, WIDER_val/images/) for fp32 vs "
-                         "int8 AP (default: the shared WIDER val images when present)")
+                         "int8 AP (default: none)")
     ev.add_argument("--no-eval", action="store_true", help="skip the WIDER AP evaluation")
     p.add_argument("--table", metavar="FILE", help="apply this ncnn calibration table instead of calibrating")
     p.add_argument("--threads", type=int, metavar="N", help="worker threads (default: CPU cores, at most 4); "
@@ -54,27 +55,3 @@ def run(args) -> int:
     else:
         print(summary(report))
     return 0
-
-
-def summary(r: dict) -> str:
-    s, a, lat = r["settings"], r["agreement"], r["latency"]
-    lines = [f"{r['model']['int8']}: {r['int8_layers']} int8 layers, {len(s['float_layers'])} float "
-             f"({s['method']}, {s['images_used']} calibration images, {s['images_unreadable']} unreadable skipped)",
-             f"agreement with fp32: F1 {a['f1']} on {a['images']} images; latency at 1 thread: fp32 {lat['fp32_ms']:.2f} ms, "
-             f"int8 {lat['int8_ms']:.2f} ms"]
-    ap = r.get("wider_ap")
-    if ap:
-        lines.append("WIDER val AP fp32 / int8: " + ", ".join(
-            f"{k} {ap['fp32'][k]:.4f} / {ap['int8'][k]:.4f}" for k in ("easy", "medium", "hard")))
-        mp = r.get("mixed_precision")
-        if mp:
-            lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
-                         f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
-    if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
-        from facedge.bench.machine import describe, int8_note
-
-        why = int8_note(describe()) or "more of the model is float than int8 pays for"
-        lines.append(f"note: int8 is not faster than fp32 on this machine ({why}); "
-                     "measure on the board you deploy to with `facedge bench`")
-    lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")
-    return "\n".join(lines)

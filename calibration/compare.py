@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facedge.base.boxes import iou_matrix
+
 AGREEMENT_IOU = 0.5  # a face found by both: boxes overlapping at least this much
-AGREEMENT_SCORE = 0.6  # the runtime's default score threshold: the faces a user sees
 
 # Ranked agreement (WIDER AP with the fp32 model's detections as the ground truth):
 # fp32 faces scoring at least FACE_SCORE are the faces the int8 model must find; those
@@ -19,22 +20,11 @@ FACE_SCORE = 0.1
 IGNORE_SCORE = 0.03
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of x1, y1, x2, y2 boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area = lambda z: np.clip(z[:, 2] - z[:, 0], 0, None) * np.clip(z[:, 3] - z[:, 1], 0, None)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match(ref_boxes, ref_scores, boxes, scores):
     """Greedy one-to-one matching, highest reference score first: [(i_ref, j, iou)]."""
     if len(ref_boxes) == 0 or len(boxes) == 0:
         return []
-    iou = box_iou(np.asarray(ref_boxes, np.float64), np.asarray(boxes, np.float64))
+    iou = iou_matrix(np.asarray(ref_boxes, np.float64), np.asarray(boxes, np.float64))
     taken = np.zeros(len(boxes), dtype=bool)
     pairs = []
     for i in np.argsort(-np.asarray(ref_scores), kind="stable"):
@@ -71,7 +61,10 @@ class Agreement:
 
     def to_json(self):
         m = max(self.matched, 1)
-        return {"images": self.images, "score_threshold": AGREEMENT_SCORE, "iou_threshold": AGREEMENT_IOU,
+        from facedge.runtime.detector import default_options
+
+        # the detectors ran at the runtime's default score threshold: the faces a user sees
+        return {"images": self.images, "score_threshold": default_options()["score_threshold"], "iou_threshold": AGREEMENT_IOU,
                 "fp32_faces": self.fp32_faces, "int8_faces": self.int8_faces, "matched": self.matched,
                 "f1": round(self.f1, 4),
                 "recall_of_fp32": round(self.matched / self.fp32_faces, 4) if self.fp32_faces else None,
@@ -85,7 +78,7 @@ def ranked_agreement(refs, gots) -> float:
     int8 model ranks a detection on every fp32 face above every detection fp32 did not
     make. Its shortfall is the AP an int8 model loses relative to fp32, measured on as
     many faces as the calibration images hold instead of WIDER val's few labelled ones."""
-    from facedge.bench.wider_ap import voc_ap
+    from facedge.bench.wider.ap import voc_ap
 
     scores, hits, faces = [], [], 0
     for ref, got in zip(refs, gots):
@@ -100,7 +93,7 @@ def ranked_agreement(refs, gots) -> float:
         if len(got_scores) == 0:
             continue
         order = np.argsort(-got_scores, kind="stable")
-        iou = box_iou(np.asarray(got.boxes, np.float64).reshape(-1, 4)[order], ref_boxes)
+        iou = iou_matrix(np.asarray(got.boxes, np.float64).reshape(-1, 4)[order], ref_boxes)
         on_face = (iou[:, face] >= AGREEMENT_IOU).any(axis=1) if face.any() else np.zeros(len(order), dtype=bool)
         on_borderline = (iou[:, borderline] >= AGREEMENT_IOU).any(axis=1) if borderline.any() else np.zeros(len(order), dtype=bool)
         hit = np.zeros(len(order), dtype=bool)

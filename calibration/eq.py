@@ -17,7 +17,7 @@ import numpy as np
 from facedge.calibration.compare import cosine
 from facedge.calibration.images import read_image
 from facedge.calibration.layer_sim import ConvGeometry, float_from_patches, int8_from_patches, patches, sample_positions
-from facedge.runtime.progress import progress
+from facedge.base.progress import progress
 
 FACTORS = np.geomspace(0.5, 2.0, 13)  # includes 1.0: the search never does worse than its start on the sample
 MAX_IMAGES = 8

@@ -1,5 +1,5 @@
 """What the report measures on the finished int8 model: WIDER AP next to fp32 (the
-`facedge eval` protocol, bench/wider_*), latency at one thread, per-layer output
+`facedge eval` protocol, bench/wider/), latency at one thread, per-layer output
 similarity, proof that ncnn ran int8 arithmetic, and stock ncnn's view of the files."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import numpy as np
 from facedge.calibration.compare import cosine
 from facedge.calibration.layer_sim import ConvGeometry, forward_float, forward_int8, quantize_values
 from facedge.calibration.ncnn_model import QUANTIZABLE
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import shared_dir
+from facedge.base.errors import FacedgeError
 
 LATENCY_ROUNDS = 30
 
@@ -22,22 +21,15 @@ LATENCY_ROUNDS = 30
 BOOTSTRAP_RESAMPLES = 200
 
 
-def default_eval_dir():
-    shared = shared_dir()
-    if shared is not None and (shared / "wider" / "WIDER_val" / "images").is_dir():
-        return shared / "wider"
-    return None
-
-
 def wider_ap(fp32_dir, int8_dir, wider_root):
     """{"fp32": {easy, medium, hard}, "int8": {...}, "delta": {...}, "images", "faces", "protocol"}
     under `facedge eval`'s defaults at the model's own input size, one ncnn thread
     (AP does not depend on it; on busy cores it is the fastest)."""
-    from facedge.bench.wider_ap import evaluate
-    from facedge.bench.wider_cli import (DEFAULT_IOU, DEFAULT_NMS, DEFAULT_SCORE_THRESHOLD, DEFAULT_TOP_K,
+    from facedge.bench.wider.ap import evaluate
+    from facedge.bench.wider.run import (DEFAULT_IOU, DEFAULT_NMS, DEFAULT_SCORE_THRESHOLD, DEFAULT_TOP_K,
                                          InferenceOptions, open_detector, run_model)
-    from facedge.bench.wider_gt import SETTINGS, load_wider_val
-    from facedge.runtime.model_dir import read_model_info
+    from facedge.bench.wider.gt import SETTINGS, load_wider_val
+    from facedge.base.model_dir import read_model_info
 
     val = load_wider_val(wider_root)
     size = tuple(read_model_info(fp32_dir).input_size)
@@ -59,9 +51,13 @@ def delta_interval(images, fp32_rows, int8_rows, resamples=BOOTSTRAP_RESAMPLES, 
     """{setting: [low, high]}: the 95 % bootstrap interval of int8 AP - fp32 AP over the
     evaluated images (both models on the same resampled images). With a few dozen
     images one face ranked differently moves AP by about 1/faces, and this interval
-    says how far the measured delta can be trusted."""
-    from facedge.bench.wider_ap import evaluate
-    from facedge.bench.wider_gt import SETTINGS
+    says how far the measured delta can be trusted.
+
+    Not scipy.stats.bootstrap: with a few dozen images some resamples have no face
+    of a setting, its AP is undefined (NaN) there, and scipy's percentile interval
+    turns NaN; these resamples are skipped here (nanpercentile)."""
+    from facedge.bench.wider.ap import evaluate
+    from facedge.bench.wider.gt import SETTINGS
 
     rng = np.random.default_rng(seed)
     deltas = {s: [] for s in SETTINGS}
@@ -164,7 +160,8 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
         import ncnn
     except ImportError:
         return None
-    from facedge.bench.numpy_decode import FAMILIES, detect, make_priors
+    from facedge.bench.reference_decode import FAMILIES, detect, make_priors
+    from facedge.runtime.detector import default_options
     from facedge.calibration.compare import Agreement
 
     net = ncnn.Net()
@@ -180,9 +177,12 @@ def stock_ncnn_check(int8_dir, int8_det, info, images):
     w, h = info.input_size
     priors = make_priors(info.family, w, h) if info.family in FAMILIES else None
 
+    o = default_options()
+
     def faces(blobs):
         boxes, scores, _ = detect(priors, blobs[outputs["scores"]].reshape(len(priors), -1),
-                                  blobs[outputs["boxes"]].reshape(len(priors), 4), (w, h), 0.6, 0.3)
+                                  blobs[outputs["boxes"]].reshape(len(priors), 4), (w, h), o["score_threshold"],
+                                  o["iou_threshold"], o["top_k"])
         return SimpleNamespace(boxes=boxes, scores=scores)
 
     worst, agree = 0.0, Agreement()

@@ -15,8 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import shared_dir
+from facedge.base.errors import FacedgeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 WIDER_SPLITS = ("WIDER_train", "WIDER_test", "WIDER_val")  # preferred first: val is what AP is measured on
@@ -40,21 +39,11 @@ class CalibrationSet:
         return {"source": str(self.source), "kind": self.kind, "available": self.available, "chosen": len(self.paths)}
 
 
-def default_calibration_dir():
-    """The WIDER test samples in the shared data folder, when present."""
-    shared = shared_dir()
-    if shared is not None and (shared / "wider" / "WIDER_test" / "images").is_dir():
-        return shared / "wider" / "WIDER_test"
-    return None
-
-
 def find_calibration_set(calib, count: int) -> CalibrationSet:
     if count < 1:
         raise FacedgeError(f"--calib-count: expected at least 1, got {count}")
     if calib is None:
-        calib = default_calibration_dir()
-        if calib is None:
-            raise FacedgeError(f"no calibration images: pass --calib DIR. {WIDER_HINT}")
+        raise FacedgeError(f"no calibration images: pass --calib DIR. {WIDER_HINT}")
     source = Path(calib).expanduser()
     if not source.exists():
         raise FacedgeError(f"--calib {source}: no such folder or list file. {WIDER_HINT}")

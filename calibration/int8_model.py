@@ -18,7 +18,7 @@ import numpy as np
 
 from facedge.calibration.graph import fuse_activations, quantizable_layers
 from facedge.calibration.ncnn_model import Chunk, NcnnModel, raw_fp32, tagged_fp16, tagged_int8
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 INT8_SCALE_TERM = {"Convolution": 2, "ConvolutionDepthWise": 1, "InnerProduct": 2}
 REQUANTIZE_OFFSET = 100

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facedge.calibration.compare import Agreement, output_error, ranked_agreement
-from facedge.runtime.progress import progress
+from facedge.base.progress import progress
 
 SENSITIVITY_IMAGES = 16
 CHECK_IMAGES = 120  # the more faces the steadier the AP loss (64 images: RFB-320 flipped by 0.003 between trials); each costs a detection per trial

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 PARAM_MAGIC = "7767517"
 TAG_FP16 = 0x01306B47

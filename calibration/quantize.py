@@ -34,8 +34,8 @@ from facedge.calibration.compare import Agreement
 from facedge.calibration.stats import collect, ordered_map
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import TrialModels, write_model_dir
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
 
 DEFAULT_COUNT = 200
 DEFAULT_METHOD = "percentile"
@@ -74,13 +74,13 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
-    calib: calibration images (WIDER split folder, image folder or list file; default
-    the WIDER test samples of the shared data). count: images sampled from it.
+    calib: calibration images (WIDER split folder, image folder or list file;
+    needed, there is no default). count: images sampled from it.
     method: kl | aciq | percentile | minmax | eq. keep_fp32: "auto" (sensitivity-ranked
     layers in float until the int8 model loses at most `max_ap_loss` of AP against
     the fp32 model's own detections on the calibration images), "none",
     or layer names (list or comma-separated). eval_dir: a WIDER FACE root for AP
-    (default the shared WIDER val images when present; False for none). table: an
+    (None or False: no AP evaluation). table: an
     existing ncnn calibration table to apply instead of calibrating. threads: worker
     threads for measuring (default: CPU count, at most 4); results do not depend on it.
     equalize: rescale layer pairs so activation channels span similar ranges first
@@ -271,10 +271,10 @@ def _keep_fp32(keep, qlayers):
 def _eval_root(eval_dir):
     if eval_dir is False:
         return None
-    root = evaluate.default_eval_dir() if eval_dir is None else Path(eval_dir)
-    if root is None:
-        return None
-    from facedge.bench.wider_gt import load_wider_val
+    if eval_dir is None:
+        return None  # AP is measured only on WIDER FACE val images the user points at
+    root = Path(eval_dir)
+    from facedge.bench.wider.gt import load_wider_val
 
     load_wider_val(root)  # a bad folder fails now, not after calibrating
     return root

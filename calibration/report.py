@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import atomic_write_text
+from facedge.base.errors import FacedgeError
+from facedge.base.atomic import atomic_write_text
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facedge.calibration.images import read_image
-from facedge.runtime.progress import progress
+from facedge.base.progress import progress
 
 HISTOGRAM_BINS = 2048
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 WEIGHT_SUFFIX = "_param_0"
 

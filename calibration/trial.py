@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from facedge.calibration.int8_model import build_int8_model
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE
 
 
 def write_model_dir(folder, model, info_json: dict):

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 LEGACY_MAGIC = b"\x80"  # a pickle stream: torch's pre-1.6 format

@@ -8,7 +8,8 @@ import importlib.util
 import sys
 
 from facedge.convert.families import NAMES
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
+from facedge.base.sizes import parse_size
 
 # import name -> what pip calls it; all come with `pip install 'facedge[convert]'`
 CONVERT_DEPENDENCIES = {"torch": "torch", "onnx": "onnx", "onnxsim": "onnxsim", "onnxruntime": "onnxruntime",
@@ -26,19 +27,23 @@ def configure_parser(p):
                    help="output folder (default: the facedge model cache, where other commands find it by --name)")
     p.add_argument("--name", help="name of the converted model in the cache and report (default: the checkpoint's "
                                   "file name, plus -WxH for a non-default input size)")
+    p.add_argument("--class-names", metavar="NAME,...",
+                   help="names of the checkpoint's face classes, in score-column order after the background, e.g. "
+                        "face,mask (default: face for a two-class checkpoint, class1,class2,... otherwise)")
     p.add_argument("--fp16", action="store_true", help="store weights as fp16 (OUT/fp16/; default fp32 in OUT/fp32/)")
     p.add_argument("--images", metavar="DIR",
-                   help="folder of real images for the parity check (default: the shared demo photos when present)")
+                   help="folder of real images for the parity check (default: the two public-domain photos shipped with facedge)")
     q = p.add_argument_group("int8", "post-training quantization after the conversion (as `facedge quantize`)")
     q.add_argument("--int8", action="store_true", help="also calibrate an int8 model into OUT/int8/")
-    q.add_argument("--calib", metavar="DIR", help="calibration images (default: the WIDER test samples of the shared data)")
+    q.add_argument("--calib", metavar="DIR", help="calibration images, needed with --int8: a WIDER FACE folder, any folder "
+                                               "of face photos, or a list file")
     q.add_argument("--calib-count", type=int, default=None, metavar="N", help="images sampled from --calib")
     q.add_argument("--calib-method", default=None, help="kl | aciq | percentile | minmax | eq")
     q.add_argument("--keep-fp32", default=None, metavar="auto|none|LAYER,...", help="layers to leave in float (default auto)")
     q.add_argument("--max-ap-loss", type=float, default=None, metavar="L",
                    help="with --keep-fp32 auto: the AP the int8 model may lose against fp32's own detections "
                         "(default 0.005; see facedge quantize --help)")
-    q.add_argument("--eval", metavar="DIR", help="WIDER FACE root for fp32 vs int8 AP (default: the shared val images)")
+    q.add_argument("--eval", metavar="DIR", help="WIDER FACE root for fp32 vs int8 AP (default: no AP evaluation)")
 
 
 def missing_dependencies():
@@ -49,19 +54,24 @@ def run(args) -> int:
     int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval)
     if not args.int8 and any(v is not None for v in int8_options):
         raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss and --eval need --int8")
+    if args.int8 and args.calib is None:
+        from facedge.calibration.images import WIDER_HINT
+
+        raise FacedgeError(f"--int8 needs calibration images: pass --calib DIR. {WIDER_HINT}")
     missing = missing_dependencies()
     if missing:
         raise FacedgeError(f"needs the conversion tools, missing {', '.join(missing)}: "
                            f"install them with pip install 'facedge[convert]'")
-    from facedge.convert.pipeline import convert, parse_input_size
+    from facedge.convert.pipeline import convert
 
-    size = parse_input_size(args.input_size) if args.input_size else None
+    size = parse_size(args.input_size, "--input-size") if args.input_size else None
+    class_names = args.class_names.split(",") if args.class_names is not None else None
     result = convert(args.weights, arch=args.arch, input_size=size, out_dir=args.output, name=args.name,
-                     fp16=args.fp16, images=args.images)
+                     fp16=args.fp16, images=args.images, class_names=class_names)
     _summary(result, cached=args.output is None)
     if args.int8:
         from facedge.calibration import quantize as calibration
-        from facedge.calibration.cli import summary
+        from facedge.calibration.summary import summary
 
         report = calibration.quantize(
             result.model_dir, result.out_dir, calib=args.calib,
@@ -80,6 +90,7 @@ def _summary(result, cached):
     print(f"{result.model_dir}: {r['family']} {w}x{h} {r['precision']} model from {r['checkpoint']['name']} "
           f"in {r['timings_s']['total']:.1f} s")
     print("  ncnn vs PyTorch (float64), max abs: " + ", ".join(f"{k} {v:.1e}" for k, v in ncnn.items()))
+    print(f"  classes: {', '.join(r['class_names'])}")
     print(f"  faces on {r['images']['count']} test images: {faces['matched']} of {faces['reference']} the same "
           f"(IoU >= {faces['min_iou']})")
     print(f"  report: {result.out_dir / 'report.md'}")

@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import BIN_FILE, PARAM_FILE
 
 PNNX_TIMEOUT_S = 300
 # pnnx writes a size-agnostic flatten as a shape expression, e.g. 6="4,*(*(2,0c),0h)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 INPUT_NAME = "in0"
 OPSET = 13

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedge.convert import checkpoint, families, ncnn_export, onnx_export, report, verify
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, write_model_info
-from facedge.runtime.paths import models_dir, shared_dir
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import (BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, check_class_names,
+                                     default_class_names, write_model_info)
+from facedge.base.paths import models_dir
+from facedge.base.sample_photos import sample_photos
 
 ONNX_FILE = "model.onnx"
-DEMO_IMAGES = Path("images") / "ultraface-demo"  # inside the shared data folder
 
 
 @dataclass
@@ -34,12 +35,6 @@ class Result:
     model_dir: Path   # its model directory (OUT/fp32 or OUT/fp16)
     report: dict
 
-
-def parse_input_size(text: str) -> tuple:
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise FacedgeError(f"--input-size {text}: expected WIDTHxHEIGHT in pixels, e.g. 640x480")
-    return int(parts[0]), int(parts[1])
 
 
 class _Steps:
@@ -95,17 +90,29 @@ def _replace(tmp: Path, out: Path):
 
 
 def _images(images_dir):
-    """(images, description) for the parity check: --images, else the shared demo photos,
-    else synthetic stand-ins."""
+    """(images, description) for the parity check: --images, else the photos shipped
+    with facedge (real faces, public domain)."""
     paths = verify.image_paths(images_dir)
-    if paths is None and shared_dir() is not None and (shared_dir() / DEMO_IMAGES).is_dir():
-        paths = verify.image_paths(shared_dir() / DEMO_IMAGES)
     if paths is None:
-        return verify.synthetic_images(), "synthetic (no images given: pass --images DIR for real ones)"
+        paths = sample_photos()
+        return verify.read_images(paths), "facedge's sample photos"
     return verify.read_images(paths), str(paths[0].parent)
 
 
-def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None, fp16=False, images=None) -> Result:
+def _class_names(names, num_classes, checkpoint_name):
+    """The face classes' names: as given (checked against the checkpoint), or the defaults."""
+    if names is None:
+        return default_class_names(num_classes)
+    names = check_class_names(list(names), f"--class-names {','.join(map(str, names))}")
+    if len(names) != num_classes - 1:
+        raise FacedgeError(f"--class-names {','.join(names)}: {len(names)} name{'s' if len(names) != 1 else ''} for "
+                           f"{checkpoint_name}, whose score head has {num_classes - 1} face class"
+                           f"{'es' if num_classes != 2 else ''} (after the background)")
+    return names
+
+
+def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None, fp16=False, images=None,
+            class_names=None) -> Result:
     from facedge import __version__
 
     started = time.monotonic()
@@ -119,6 +126,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
     state = steps.run("load checkpoint", checkpoint.load_state_dict, ckpt)
     family = families.get(arch) if arch else families.detect(state, ckpt)
     net, num_classes = families.fit(family, state, ckpt)
+    class_names = _class_names(class_names, num_classes, ckpt.name)
     size = tuple(input_size) if input_size else family.default_size_for(ckpt.stem)
     family.check_input_size(*size)
     name = name or _default_name(ckpt, family, size)
@@ -139,7 +147,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
         write_model_info(model_dir, ModelInfo(
             family=family.name, input_size=size, input=graph.input,
             outputs=dict(zip(family.outputs, graph.outputs)), pixel=family.pixel,
-            mean=list(family.mean), norm=list(family.norm), precision=precision,
+            mean=list(family.mean), norm=list(family.norm), precision=precision, class_names=class_names,
             source={"checkpoint": ckpt.name, "checkpoint_sha256": sha256, "facedge": __version__,
                     "arch": family.name, "num_classes": num_classes},
         ))
@@ -154,6 +162,7 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
             diffs=rep["diffs"], faces=rep["faces"],
             tolerance=verify.FP32_TOLERANCE if precision == "fp32" else None,
             files=files, timings=timings, outputs=dict(zip(family.outputs, graph.outputs)), version=__version__,
+            class_names=class_names,
         )
         _check_faces(full)
         report.write(tmp, full)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from facedge.runtime.model_dir import atomic_write_text
+from facedge.base.atomic import atomic_write_text
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -14,7 +14,7 @@ CONVERTED_STAGES = ("onnxruntime", "ncnn")
 
 
 def build(*, name, family, input_size, precision, checkpoint, images, diffs, faces, tolerance,
-          files, timings, outputs, version):
+          files, timings, outputs, version, class_names=("face",)):
     """The report as a JSON-ready dict. `diffs`: stage -> StageDiff; `faces`: counts from
     verify.compare_stages; `files`: relative path -> bytes; `timings`: step -> seconds."""
     stages = {stage: {"max_abs": d.max_abs, "mean_abs": d.mean_abs} for stage, d in diffs.items()}
@@ -30,6 +30,7 @@ def build(*, name, family, input_size, precision, checkpoint, images, diffs, fac
         "input_size": list(input_size),
         "precision": precision,
         "outputs": outputs,
+        "class_names": list(class_names),
         "checkpoint": checkpoint,
         "images": images,
         "parity": {"reference": "torch float64", "tolerance_max_abs": tolerance, "within_tolerance": raw_ok,
@@ -77,7 +78,8 @@ def markdown(r: dict) -> str:
         "",
         "## Faces",
         "",
-        f"Reference decode (score > 0.6, NMS IoU 0.3) of the reference's and ncnn's outputs: {f['reference']} and "
+        f"Reference decode (score > {f['score_threshold']}, NMS IoU {f['iou_threshold']}) of the reference's and ncnn's "
+        f"outputs: {f['reference']} and "
         f"{f['ncnn']} faces; {f['matched']} the same (IoU >= {f['min_iou']}), "
         f"{100 * f['matched_fraction']:.1f} %.",
         "",

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.convert.families.ssd import iou_matrix, reference_detect
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.progress import progress
+from facedge.base.errors import FacedgeError
+from facedge.base.progress import progress
+from facedge.base.boxes import iou_matrix
+from facedge.bench.reference_decode import CENTER_VARIANCE, SIZE_VARIANCE, detect, layout_for
+from facedge.runtime.detector import default_options
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MAX_IMAGES = 24
@@ -50,20 +52,6 @@ def read_images(paths):
             raise FacedgeError(f"{p}: not a readable image")
         images.append(img)
     return images
-
-
-def synthetic_images(n=4, seed=0):
-    """Stand-ins when no real images are at hand: smooth colour fields with noise."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        base = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
-        img = cv2.resize(base, (640, 480), interpolation=cv2.INTER_CUBIC)
-        noise = rng.normal(0, 12, img.shape)
-        out.append(np.clip(img + noise, 0, 255).astype(np.uint8))
-    return out
 
 
 class NcnnRunner:
@@ -118,7 +106,7 @@ def match_faces(ref_boxes, boxes, min_iou=MATCH_IOU):
     """How many reference faces have a distinct counterpart overlapping >= min_iou."""
     if len(ref_boxes) == 0 or len(boxes) == 0:
         return 0
-    ious = iou_matrix(ref_boxes.astype(np.float64), boxes.astype(np.float64))
+    ious = iou_matrix(ref_boxes, boxes)
     matched, used = 0, set()
     for i in range(len(ref_boxes)):
         for j in np.argsort(-ious[i]):
@@ -131,6 +119,18 @@ def match_faces(ref_boxes, boxes, min_iou=MATCH_IOU):
     return matched
 
 
+def decode_faces(raw: dict, priors, image_size, family=None) -> np.ndarray:
+    """Face boxes in image pixels from one image's raw outputs: the numpy reference
+    decoder (with the variances it restates for `family`), the runtime's priors and
+    default thresholds."""
+    o = default_options()
+    landmarks = raw.get("landmarks")
+    variances = layout_for(family).variances if family else (CENTER_VARIANCE, SIZE_VARIANCE)
+    return detect(priors, raw["scores"], raw["boxes"], image_size, o["score_threshold"], o["iou_threshold"], o["top_k"],
+                  landmarks=landmarks, num_landmarks=0 if landmarks is None else landmarks.shape[1] // 2,
+                  variances=variances)[0]
+
+
 def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, faces_stage="ncnn"):
     """Run the reference and every stage on every image. Returns the differences of
     each stage's raw outputs from the reference's, per output role, and the faces the
@@ -138,7 +138,9 @@ def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, fa
     roles = family.outputs
     diffs = {stage: StageDiff() for stage in stage_fns}
     priors = family.priors(*input_size)
-    faces = {"reference": 0, faces_stage: 0, "matched": 0, "min_iou": MATCH_IOU}
+    o = default_options()
+    faces = {"reference": 0, faces_stage: 0, "matched": 0, "min_iou": MATCH_IOU,
+             "score_threshold": o["score_threshold"], "iou_threshold": o["iou_threshold"]}
     for img in progress(images, total=len(images), desc="verify"):
         x = family.preprocess(img, input_size)
         ref = dict(zip(roles, reference_fn(x)))
@@ -148,8 +150,8 @@ def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, fa
                 diffs[stage].add(role, ref[role], got[role], len(images))
             if stage == faces_stage:
                 size = (img.shape[1], img.shape[0])
-                ref_boxes = reference_detect(ref, priors, size, variances=family.variances)[0]
-                got_boxes = reference_detect(got, priors, size, variances=family.variances)[0]
+                ref_boxes = decode_faces(ref, priors, size, family.name)
+                got_boxes = decode_faces(got, priors, size, family.name)
                 faces["reference"] += len(ref_boxes)
                 faces[stage] += len(got_boxes)
                 faces["matched"] += match_faces(ref_boxes, got_boxes)

@@ -9,20 +9,18 @@ pinned hash before use.
 from __future__ import annotations
 
 import os
-import tempfile
-import urllib.request
 from pathlib import Path
 
 from facedge.convert.checkpoint import sha256_of
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.paths import weights_dir
+from facedge.base.atomic import atomic_path
+from facedge.base.errors import FacedgeError
+from facedge.base.paths import weights_dir
 
 DEFAULT_NAME = "version-RFB-320.pth"
 DEFAULT_URL = ("https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/"
                "models/pretrained/version-RFB-320.pth")
 DEFAULT_SHA256 = "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3"
 ENV_DIR = "FACEDGE_WEIGHTS_DIR"
-TIMEOUT_S = 30
 
 
 def _offline_hint():
@@ -53,24 +51,16 @@ def default_checkpoint(url: str = DEFAULT_URL, sha256: str = DEFAULT_SHA256, nam
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
-    from facedge.runtime.progress import progress
+    """torch.hub's downloader (conversion needs torch anyway) into a temporary file beside
+    `dest`, checked against the pinned hash, then renamed: never a partial checkpoint."""
+    from torch.hub import download_url_to_file
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    chunks = iter(lambda: response.read(1 << 16), b"")
-                    for chunk in progress(chunks, total=total and -(-total // (1 << 16)), desc=f"download {dest.name}"):
-                        out.write(chunk)
-            except OSError as e:  # URLError, timeouts, refused connections
-                reason = getattr(e, "reason", e)
-                raise FacedgeError(f"cannot download {url} ({reason}); {_offline_hint()}") from None
-        _check(Path(tmp), sha256, label=url)
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dest, suffix=".part") as tmp:
+        try:
+            download_url_to_file(url, str(tmp), progress=os.environ.get("FACEDGE_PROGRESS", "1") != "0")
+        except OSError as e:  # URLError, timeouts, refused connections
+            reason = getattr(e, "reason", e)
+            raise FacedgeError(f"cannot download {url} ({reason}); {_offline_hint()}") from None
+        _check(tmp, sha256, label=url)
+    return dest

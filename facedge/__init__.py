@@ -6,6 +6,8 @@
 model directories, camera).
 """
 
+from facedge.base.errors import FacedgeError
+
 __version__ = "0.1.0"
 
 __all__ = ["Detector", "DetectionResult", "FacedgeError", "__version__"]
@@ -14,7 +16,7 @@ __all__ = ["Detector", "DetectionResult", "FacedgeError", "__version__"]
 def __getattr__(name):
     # Lazy, so that pure-Python parts (evaluation, conversion) import without the
     # compiled core being built yet.
-    if name in ("Detector", "DetectionResult", "FacedgeError"):
+    if name in ("Detector", "DetectionResult"):
         from facedge import runtime
 
         return getattr(runtime, name)

@@ -13,9 +13,9 @@ VERBS = {
     "detect": ("facedge.runtime.detect_cli", "detect faces in images"),
     "convert": ("facedge.convert.cli", "convert PyTorch weights to an ncnn model directory"),
     "quantize": ("facedge.calibration.cli", "int8 post-training quantization of an fp32 ncnn model directory"),
-    "eval": ("facedge.bench.wider_cli", "WIDER FACE Easy/Medium/Hard AP of a model or of predictions"),
+    "eval": ("facedge.bench.wider.cli", "WIDER FACE Easy/Medium/Hard AP of a model or of predictions"),
     "bench": ("facedge.bench.cli", "per-thread latency against the alternatives"),
-    "camera": ("facedge.runtime.camera_cli", "live detection from a camera or video"),
+    "camera": ("facedge.runtime.camera.cli", "live detection from a camera or video"),
 }
 
 
@@ -49,7 +49,7 @@ def main(argv=None):
         print(f"facedge: error: {args._missing}", file=sys.stderr)
         return 2
     module = importlib.import_module(args._module)
-    from facedge.runtime.errors import FacedgeError
+    from facedge.base.errors import FacedgeError
 
     try:
         return int(module.run(args) or 0)

@@ -8,13 +8,17 @@ shapes the results as numpy arrays.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import BIN_FILE, PARAM_FILE, read_model_info, resolve_model
+from facedge.base.errors import FacedgeError
+from facedge.base.faces import faces_to_json
+from facedge.base.sizes import parse_size
+from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, default_class_names, read_model_info, resolve_model
+from facedge.runtime.cores import default_threads, usable_cores
 
 try:
     from facedge import _core
@@ -23,6 +27,15 @@ except ImportError as e:  # pragma: no cover - only in a source tree without a b
     _core_error = e
 
 PIXEL_FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray")
+
+
+def default_options() -> dict:
+    """The C++ core's default detection options (facedge::DetectorOptions in
+    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The
+    one place these numbers live; every command and report reads them from here."""
+    o = _require_core().DetectorOptions()
+    return {"score_threshold": round(o.score_threshold, 6), "iou_threshold": round(o.iou_threshold, 6),
+            "top_k": o.top_k, "nms": o.nms}
 
 
 def _require_core():
@@ -37,34 +50,46 @@ class DetectionResult:
 
     boxes: float32 (N, 4) x1, y1, x2, y2; scores: float32 (N,), descending;
     landmarks: float32 (N, K, 2) or None for models without landmarks;
-    timings_ms: {"preprocess", "inference", "postprocess"} of this call."""
+    timings_ms: {"preprocess", "inference", "postprocess"} of this call;
+    labels: int32 (N,), each face's class as an index into class_names (the model's
+    face classes, e.g. ("face",) or ("face", "mask")): each face is its prior's
+    best-scoring class, and scores are that class's."""
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray | None
     timings_ms: dict
+    labels: np.ndarray | None = None
+    class_names: tuple = ("face",)
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = np.zeros(len(self.scores), np.int32)
 
     def __len__(self):
         return len(self.scores)
 
+    @property
+    def names(self):
+        """The class name of each face."""
+        return [self.class_names[i] for i in self.labels.tolist()]
+
+    def only(self, labels) -> "DetectionResult":
+        """The faces whose label is one of `labels` (indices into class_names)."""
+        keep = np.isin(self.labels, np.asarray(list(labels), np.int32))
+        return DetectionResult(self.boxes[keep], self.scores[keep], None if self.landmarks is None else self.landmarks[keep],
+                               self.timings_ms, self.labels[keep], self.class_names)
+
     def to_list(self):
-        """JSON-ready: one dict per face."""
-        faces = []
-        for i in range(len(self)):
-            face = {"box": [round(float(v), 2) for v in self.boxes[i]], "score": round(float(self.scores[i]), 4)}
-            if self.landmarks is not None:
-                face["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks[i]]
-            faces.append(face)
-        return faces
+        """JSON-ready: one dict per face (facedge.base.faces)."""
+        return faces_to_json(self.boxes, self.scores, self.landmarks, self.names)
 
 
 def _size(value, what):
     if value is None:
         return (0, 0)
     if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            value = (int(parts[0]), int(parts[1]))
+        value = parse_size(value, what)
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
         raise FacedgeError(f"{what} must be (width, height) integers or 'WxH', got {value!r}")
     if value[0] <= 0 or value[1] <= 0:
@@ -79,14 +104,35 @@ def _number(value, what, kind=numbers.Real):
     return value
 
 
-def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms):
+def _threads(threads):
+    if threads is None:
+        return default_threads()
+    threads = int(_number(threads, "threads", numbers.Integral))
+    if threads < 1:
+        raise FacedgeError(f"threads must be at least 1, got {threads}")
+    cores = usable_cores()
+    if threads > cores:
+        warnings.warn(f"facedge.Detector: threads={threads} is more than the {cores} cores this process may use; "
+                      f"ncnn's threads will compete for them and inference can slow down many times", RuntimeWarning,
+                      stacklevel=4)
+    return threads
+
+
+RESIZE_FILTERS = ("auto", "bilinear", "area")
+
+
+def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
+             class_agnostic_nms, resize="auto"):
     core = _require_core()
-    o = core.DetectorOptions()
-    o.num_threads = int(_number(threads, "threads", numbers.Integral))
+    o = core.DetectorOptions()  # the C++ defaults; None keeps them
+    o.num_threads = _threads(threads)
     o.input_width, o.input_height = _size(input_size, "input_size")
-    o.score_threshold = float(_number(score_threshold, "score_threshold"))
-    o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
-    o.top_k = int(_number(top_k, "top_k", numbers.Integral))
+    if score_threshold is not None:
+        o.score_threshold = float(_number(score_threshold, "score_threshold"))
+    if iou_threshold is not None:
+        o.iou_threshold = float(_number(iou_threshold, "iou_threshold"))
+    if top_k is not None:
+        o.top_k = int(_number(top_k, "top_k", numbers.Integral))  # <= 0: no limit
     if nms not in ("hard", "blend"):
         raise FacedgeError(f"nms must be 'hard' or 'blend', got {nms!r}")
     o.nms = nms
@@ -94,6 +140,10 @@ def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp
     o.use_int8 = bool(int8)
     o.lightmode = bool(lightmode)
     o.openmp_blocktime_ms = int(_number(openmp_blocktime_ms, "openmp_blocktime_ms", numbers.Integral))
+    o.class_agnostic_nms = bool(class_agnostic_nms)
+    if resize not in RESIZE_FILTERS:
+        raise FacedgeError(f"resize must be one of {', '.join(RESIZE_FILTERS)}, got {resize!r}")
+    o.resize = resize
     return o
 
 
@@ -106,15 +156,27 @@ def _check_file(path: Path, what):
 class Detector:
     """Detect faces with an ncnn model.
 
-    Detector(model, threads=1, input_size=None, score_threshold=0.6, iou_threshold=0.3,
-             top_k=750, nms="hard", fp16=True, int8=True, lightmode=True)
+    Detector(model, threads=None, input_size=None, score_threshold=None, iou_threshold=None,
+             top_k=None, nms="hard", fp16=True, int8=True, lightmode=True, class_agnostic_nms=False,
+             resize="auto")
 
     model: a model directory (model.param, model.bin, facedge.json) or the name of a
     cached model (e.g. 'version-RFB-320-int8'). input_size (w, h) overrides the
-    model's own. One Detector may be shared by several threads."""
+    model's own. score_threshold, iou_threshold, top_k: None keeps the C++ core's
+    defaults (`default_options()`); top_k <= 0: no limit. threads: ncnn's threads for
+    inference (default: the cores this process may use, at most 4). Multi-class
+    models (e.g. face / mask): each face gets its prior's best class; NMS runs per
+    class unless class_agnostic_nms. resize: how frames are scaled to the input size:
+    "auto" (area filtering above a 2x downscale, bilinear below), "bilinear", "area".
 
-    def __init__(self, model, threads=1, input_size=None, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
-                 fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20):
+    One Detector may be shared by any number of threads: their inferences run one at
+    a time on the Detector's own inference thread, so it never keeps more than
+    `threads` cores busy in ncnn, while resizing, decoding and NMS run concurrently
+    on the callers' threads. For more throughput from many callers, give each of a
+    few Detectors a share of the cores."""
+
+    def __init__(self, model, threads=None, input_size=None, score_threshold=None, iou_threshold=None, top_k=None, nms="hard",
+                 fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False, resize="auto"):
         core = _require_core()
         model_dir = resolve_model(model)
         info = read_model_info(model_dir)
@@ -131,18 +193,36 @@ class Detector:
         config.scores_blob = info.outputs["scores"]
         config.boxes_blob = info.outputs["boxes"]
         config.landmarks_blob = info.outputs.get("landmarks", "")
-        options = _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms)
-        self._init(core.Detector(_check_file(model_dir / PARAM_FILE, "ncnn .param"), _check_file(model_dir / BIN_FILE, "ncnn .bin"), config, options),
-                   model_dir, info)
+        config.num_classes = len(info.class_names) if info.class_names else 0
+        options = _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
+                           class_agnostic_nms, resize)
+        try:
+            core_detector = core.Detector(_check_file(model_dir / PARAM_FILE, "ncnn .param"),
+                                          _check_file(model_dir / BIN_FILE, "ncnn .bin"), config, options)
+        except FacedgeError as e:
+            if "'class_names'" in str(e):  # say which file to fix
+                raise FacedgeError(f"{model_dir / INFO_FILE}: {e}") from None
+            raise
+        self._init(core_detector, model_dir, info)
 
     def _init(self, core_detector, model_dir, info):
         self._core = core_detector
         self.model_dir = model_dir
         self.info = info
+        names = info.class_names if info is not None and info.class_names else None
+        self.class_names = tuple(names or default_class_names(core_detector.num_score_columns))
+
+    def label_index(self, name) -> int:
+        """The label (index into class_names) of a class name; FacedgeError naming the
+        classes when the model has no such class."""
+        if name not in self.class_names:
+            raise FacedgeError(f"class {name!r}: the model has no such class (its classes: {', '.join(self.class_names)})")
+        return self.class_names.index(name)
 
     @classmethod
-    def from_ncnn(cls, param, bin, family, input_size=None, threads=1, score_threshold=0.6, iou_threshold=0.3, top_k=750, nms="hard",
-                  fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20):
+    def from_ncnn(cls, param, bin, family, input_size=None, threads=None, score_threshold=None, iou_threshold=None, top_k=None,
+                  nms="hard", fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False,
+                  resize="auto"):
         """Load bare ncnn files (e.g. the upstream ULFD models) with the family's
         default preprocessing and blob names. input_size: the model's size."""
         core = _require_core()
@@ -151,7 +231,8 @@ class Detector:
         config = core.ModelConfig.defaults_for(family)
         if input_size is not None:
             config.input_width, config.input_height = _size(input_size, "input_size")
-        options = _options(threads, None, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms)
+        options = _options(threads, None, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
+                           class_agnostic_nms, resize)
         self = cls.__new__(cls)
         self._init(core.Detector(_check_file(Path(param), "ncnn .param"), _check_file(Path(bin), "ncnn .bin"), config, options), None, None)
         return self
@@ -177,8 +258,8 @@ class Detector:
         size for this call."""
         image, fmt = self._image(image, pixel_format)
         w, h = _size(input_size, "input_size")
-        boxes, scores, landmarks, timings = self._core.detect(image, fmt, w, h)
-        return DetectionResult(boxes, scores, landmarks, timings)
+        boxes, scores, labels, landmarks, timings = self._core.detect(image, fmt, w, h)
+        return DetectionResult(boxes, scores, landmarks, timings, labels, self.class_names)
 
     def infer(self, image, input_size=None, pixel_format=None) -> dict:
         """Raw network outputs ('scores' (N, classes), 'boxes' (N, 4), 'landmarks') for

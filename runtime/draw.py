@@ -13,7 +13,11 @@ def draw_detections(frame, result, thickness=None):
     for i in range(len(result)):
         x1, y1, x2, y2 = (int(round(float(v))) for v in result.boxes[i])
         cv2.rectangle(frame, (x1, y1), (x2, y2), BOX_COLOR, thickness)
-        cv2.putText(frame, f"{float(result.scores[i]):.2f}", (x1, max(0, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
+        names = getattr(result, "class_names", ("face",))
+        text = f"{float(result.scores[i]):.2f}"
+        if len(names) > 1:  # a multi-class model: say which class
+            text = f"{names[int(result.labels[i])]} {text}"
+        cv2.putText(frame, text, (x1, max(0, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 * thickness, BOX_COLOR, max(1, thickness // 2), cv2.LINE_AA)
         if result.landmarks is not None:
             for k, (x, y) in enumerate(result.landmarks[i]):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from facedge.runtime.model_dir import ModelInfo, write_model_info
+from facedge.base.model_dir import ModelInfo, write_model_info
 
 ULFD_INPUT = (320, 240)
 

@@ -37,12 +37,38 @@ What it models of a real camera, for the tests to check against:
 - `unplug()` makes captures time out and `Picamera2()` fail, like a pulled cable;
   `plug()` undoes it. Everything is recorded in `Picamera2.log` and the instance
   attributes, for the tests.
+
+Encoders, as picamera2 has them (picamera2/encoders, picamera2/outputs):
+- `picamera2.encoders.MJPEGEncoder` is the VideoCore's codec (a V4L2Encoder,
+  `picamera2.encoders.v4l2_encoder`) on a Pi 4 (platform "VC4"), and libav's
+  software encoder (`LibavMjpegEncoder`, no V4L2Encoder) on a Pi 5 ("PISP"),
+  chosen when the name is imported, as picamera2 chooses it at import time.
+  Its constructor refuses to make a V4L2 one without the hardware.
+- `start_encoder(encoder, output, quality=None, name=None)` gives the encoder the
+  stream's size, format and stride and starts it; a V4L2 encoder refuses formats
+  outside its table and fails to start when `world.codec_busy` (/dev/video11
+  taken). `stop_encoder()`, `start_recording()`, `stop_recording()`.
+- `FileOutput(file)` takes a file name or an io.BufferedIOBase and writes each
+  encoded frame to it, then flushes, while the encoder runs.
+- `post_callback(request)` runs on each new request before the encoders see it,
+  and both before the application gets it, as in picamera2's process_requests.
+  The stand-in camera makes a frame only when the application asks for one
+  (capture_request), so the encoders get the frames the application captures,
+  not every frame a free-running camera would deliver.
+- The "hardware" JPEG is cv2.imencode of the stream as the request holds it when
+  encoded (after post_callback); each encoder keeps its last JPEGs in `jpegs`.
 """
 
 from __future__ import annotations
 
+import collections
+import enum
+import errno
+import io
 import threading
 import time
+import types
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -75,6 +101,7 @@ class _World:
         self.fps = 60.0
         self.stale_every = None
         self.scene = default_scene
+        self.codec_busy = False
         self.instances = []
         self.log = []
 
@@ -100,6 +127,8 @@ class Picamera2:
         self.started = False
         self.is_open = True
         self.held = set()  # requests handed out and not released
+        self.post_callback = None
+        self.encoders = set()
         self.requests_made = 0
         self._index = 0
         self._last = None
@@ -190,9 +219,59 @@ class Picamera2:
                 request = CompletedRequest(self, self._render(self._index), self._metadata())
                 self._index += 1
                 self._last = request
+                # As picamera2's process_requests: post_callback, then the encoders.
+                if self.post_callback is not None:
+                    self.post_callback(request)
+                for encoder in list(self.encoders):
+                    if request.config.get(encoder.name) is not None:
+                        encoder.encode(encoder.name, request)
             self.requests_made += 1
             self.held.add(request)
         return request
+
+    # --- encoders -----------------------------------------------------------------------
+
+    def start_encoder(self, encoder=None, output=None, pts=None, quality=None, name=None):
+        if encoder is None:
+            raise RuntimeError("No encoder specified")
+        if output is not None:
+            encoder.output = FileOutput(output) if isinstance(output, str) else output
+        if self.camera_config is None:
+            raise RuntimeError("Camera has not been configured")
+        name = name or self.camera_config["encode"]
+        stream = self.camera_config.get(name)
+        if stream is None:
+            raise RuntimeError(f"Encode stream {name} was not defined")
+        encoder.name = name
+        encoder.width, encoder.height = stream["size"]
+        encoder.format = stream["format"]
+        encoder.stride = stream["stride"]
+        encoder.start(quality=quality)
+        with self._lock:
+            self.encoders.add(encoder)
+        world.log.append(("start_encoder", type(encoder).__name__, name))
+
+    def stop_encoder(self, encoders=None):
+        if encoders is None:
+            chosen = list(self.encoders)
+        else:
+            chosen = [encoders] if isinstance(encoders, Encoder) else list(encoders)
+        for encoder in chosen:
+            encoder.stop()
+        with self._lock:
+            for encoder in chosen:
+                self.encoders.remove(encoder)
+        world.log.append(("stop_encoder", self.camera_num))
+
+    def start_recording(self, encoder, output, pts=None, config=None, quality=None, name=None):
+        if config is not None:
+            self.configure(config)
+        self.start_encoder(encoder, output, pts=pts, quality=quality, name=name)
+        self.start()
+
+    def stop_recording(self):
+        self.stop()
+        self.stop_encoder()
 
     def _pace(self):
         self._next_t += 1.0 / world.fps
@@ -306,3 +385,172 @@ class MappedArray:
     @property
     def array(self):
         return self._array
+
+
+# --- picamera2.encoders and picamera2.outputs ----------------------------------------------
+
+class Quality(enum.Enum):
+    VERY_LOW = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    VERY_HIGH = 4
+
+
+class Output:
+    def __init__(self, pts=None):
+        self.recording = False
+
+    def start(self):
+        self.recording = True
+
+    def stop(self):
+        self.recording = False
+
+    def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+        pass
+
+
+class FileOutput(Output):
+    def __init__(self, file=None, pts=None, split=None):
+        super().__init__(pts=pts)
+        self._needs_close = False
+        if isinstance(file, (str, Path)):
+            self._file, self._needs_close = open(file, "wb"), True
+        elif file is None or isinstance(file, io.BufferedIOBase):
+            self._file = file
+        else:
+            raise RuntimeError("Must pass io.BufferedIOBase")
+
+    def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+        if self._file is not None and self.recording:
+            self._file.write(frame)
+            self._file.flush()
+
+    def stop(self):
+        super().stop()
+        if self._needs_close:
+            self._file.close()
+
+
+class Encoder:
+    def __init__(self):
+        self._output = []
+        self._running = False
+        self.name = None
+        self.width = self.height = self.stride = None
+        self.format = None
+        self.frames_encoded = 0
+        self.jpegs = collections.deque(maxlen=64)  # the last frames encoded, for the tests
+
+    @property
+    def running(self):
+        return self._running
+
+    @property
+    def output(self):
+        return self._output[0] if len(self._output) == 1 else self._output
+
+    @output.setter
+    def output(self, value):
+        value = value if isinstance(value, list) else [value]
+        if not all(isinstance(out, Output) for out in value):
+            raise RuntimeError("Must pass Output")
+        self._output = value
+
+    def start(self, quality=None):
+        if self._running:
+            raise RuntimeError("Encoder already running")
+        self._start()
+        self._running = True
+        for out in self._output:
+            out.start()
+
+    def stop(self):
+        if not self._running:
+            raise RuntimeError("Encoder already stopped")
+        self._running = False
+        self._stop()
+        for out in self._output:
+            out.stop()
+
+    def _start(self):
+        pass
+
+    def _stop(self):
+        pass
+
+    def encode(self, stream, request):
+        if not self._running:
+            return
+        with MappedArray(request, stream, write=False) as m:
+            if self.format not in ("RGB888", "BGR888"):
+                raise NotImplementedError(f"fake picamera2 encodes RGB888/BGR888 streams, not {self.format}")
+            bgr = m.array if self.format == "RGB888" else m.array[:, :, ::-1]
+            ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        data = jpeg.tobytes()
+        self.jpegs.append(data)
+        self.frames_encoded += 1
+        for out in self._output:
+            out.outputframe(data, True, request.metadata["SensorTimestamp"] // 1000)
+
+
+class V4L2Encoder(Encoder):
+    """The VideoCore's codecs, through /dev/video11."""
+
+    FORMATS = {"RGB888", "BGR888", "XBGR8888", "XRGB8888", "YUV420"}  # picamera2's V4L2 format table
+
+    def _start(self):
+        if self.format not in self.FORMATS:
+            raise RuntimeError("Unrecognised format", self.format, "for V4L2")
+        if world.codec_busy:
+            raise OSError(errno.EBUSY, "Device or resource busy", "/dev/video11")
+        world.log.append(("codec-open", type(self).__name__))
+
+    def _stop(self):
+        world.log.append(("codec-close", type(self).__name__))
+
+
+class MJPEGEncoder(V4L2Encoder):
+    def __init__(self, bitrate=None):
+        if world.platform != "VC4":
+            raise RuntimeError("Hardware MJPEG not available on this platform")
+        super().__init__()
+        self.bitrate = bitrate
+
+
+class LibavMjpegEncoder(Encoder):
+    """What picamera2 names MJPEGEncoder on a Pi 5: a software encoder."""
+
+    def __init__(self, bitrate=None, repeat=True, iperiod=30, framerate=30, qp=None):
+        super().__init__()
+
+
+def _encoders_getattr(name):
+    if name == "MJPEGEncoder":  # picamera2 picks it by platform when its encoders module is imported
+        return MJPEGEncoder if world.platform == "VC4" else LibavMjpegEncoder
+    raise AttributeError(f"module 'picamera2.encoders' has no attribute {name!r}")
+
+
+encoders = types.ModuleType("picamera2.encoders")
+encoders.__dict__.update(Encoder=Encoder, Quality=Quality, LibavMjpegEncoder=LibavMjpegEncoder,
+                         __getattr__=_encoders_getattr)
+v4l2_encoder = types.ModuleType("picamera2.encoders.v4l2_encoder")
+v4l2_encoder.V4L2Encoder = V4L2Encoder
+encoders.v4l2_encoder = v4l2_encoder
+outputs = types.ModuleType("picamera2.outputs")
+outputs.__dict__.update(Output=Output, FileOutput=FileOutput)
+
+MODULES = {"picamera2": None, "picamera2.encoders": encoders, "picamera2.encoders.v4l2_encoder": v4l2_encoder,
+           "picamera2.outputs": outputs}
+
+
+def install(setitem=None):
+    """Make `import picamera2` (and its encoders and outputs) import the stand-in:
+    `setitem(name, module)` defaults to sys.modules.__setitem__; tests pass
+    monkeypatch's, which undoes it."""
+    import sys
+
+    setitem = setitem or sys.modules.__setitem__
+    for name, module in MODULES.items():
+        setitem(name, module or sys.modules[__name__])

@@ -16,11 +16,12 @@ RECORD_KEYS = {"model", "precision", "runtime", "threads", "input_size", "median
 
 @pytest.fixture
 def bench(run_cli, tmp_path, shared):
-    env = {**os.environ, "FACEDGE_PROGRESS": "0", "FACEDGE_SHARED": str(shared),
-           "FACEDGE_CACHE_DIR": str(tmp_path / "cache")}
+    env = {k: v for k, v in os.environ.items() if k != "FACEDGE_SHARED"}  # the product never reads it
+    env.update({"FACEDGE_PROGRESS": "0", "FACEDGE_CACHE_DIR": str(tmp_path / "cache")})
+    yunet = shared / "peers" / "yunet" / "face_detection_yunet_2023mar.onnx"  # the yunet peer runs when given
 
     def run(*args, **kwargs):
-        return run_cli("bench", *args, env={**env, **kwargs.pop("env", {})}, **kwargs)
+        return run_cli("bench", "--yunet", yunet, *args, env={**env, **kwargs.pop("env", {})}, **kwargs)
 
     return run
 
@@ -71,7 +72,7 @@ def test_one_thread_against_every_peer_that_can_run(bench, ulfd_output, tmp_path
     assert report["command"].startswith("facedge bench ") and "--threads 1" in report["command"]
     assert report["settings"]["omp_wait_policy"] == {"1": "ACTIVE"}
     assert report["settings"]["openmp_blocktime_ms"] == 20
-    assert report["settings"]["image"].endswith("12.jpg")
+    assert report["settings"]["image"].endswith("facedge/data/astronaut-trio.jpg")  # the photo facedge ships
     with open(out / "b.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(report["records"])
     assert (out / "b.png").read_bytes()[:4] == b"\x89PNG"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from bench_fixtures import ULFD_INPUT, converted_rfb, ulfd_output  # noqa: F401 (fixtures)
-from facedge.bench import numpy_decode
+from facedge.bench import reference_decode
 from facedge.bench.peers import make_runner
-from facedge.runtime.errors import FacedgeError
-from facedge.runtime.model_dir import read_model_info
+from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import read_model_info
 
 
 def _job(runtime, model_dir, onnx=None, **extra):
@@ -38,28 +38,28 @@ def test_hard_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 8], [20, 20, 30, 30], [0, 1, 10, 11]], dtype=np.float64)
     scores = np.array([0.7, 0.9, 0.8, 0.7])
     # box 1 (best) overlaps box 0 with IoU 0.8 and box 3 with IoU 0.64; boxes 0 and 3 tie (IoU 0.82)
-    assert numpy_decode.hard_nms(boxes, scores, 0.3).tolist() == [1, 2]
-    assert numpy_decode.hard_nms(boxes, scores, 0.75).tolist() == [1, 2, 3]
-    assert numpy_decode.hard_nms(boxes, scores, 0.95).tolist() == [1, 2, 0, 3]
-    assert numpy_decode.hard_nms(boxes, scores, 0.95, top_k=2).tolist() == [1, 2]
-    assert numpy_decode.hard_nms(boxes[:0], scores[:0], 0.3).tolist() == []
+    assert reference_decode.hard_nms(boxes, scores, 0.3).tolist() == [1, 2]
+    assert reference_decode.hard_nms(boxes, scores, 0.75).tolist() == [1, 2, 3]
+    assert reference_decode.hard_nms(boxes, scores, 0.95).tolist() == [1, 2, 0, 3]
+    assert reference_decode.hard_nms(boxes, scores, 0.95, top_k=2).tolist() == [1, 2]
+    assert reference_decode.hard_nms(boxes[:0], scores[:0], 0.3).tolist() == []
 
 
 def test_priors_count_and_layout():
-    priors = numpy_decode.make_priors("ultraface-rfb", 320, 240)
+    priors = reference_decode.make_priors("ultraface-rfb", 320, 240)
     assert priors.shape == (4420, 4)  # the upstream model's output rows at 320x240
     np.testing.assert_allclose(priors[0], [4 / 320, 4 / 240, 10 / 320, 10 / 240])
     np.testing.assert_allclose(priors[2], [4 / 320, 4 / 240, 24 / 320, 24 / 240])
     assert priors.min() >= 0 and priors.max() <= 1
-    assert len(numpy_decode.make_priors("retinaface-mnet", 640, 640)) == 16800
+    assert len(reference_decode.make_priors("retinaface-mnet", 640, 640)) == 16800
     with pytest.raises(FacedgeError, match="family 'yolo': no numpy decoder"):
-        numpy_decode.make_priors("yolo", 320, 240)
+        reference_decode.make_priors("yolo", 320, 240)
 
 
 def test_decode_rejects_outputs_of_another_size():
-    priors = numpy_decode.make_priors("ultraface-rfb", 320, 240)
+    priors = reference_decode.make_priors("ultraface-rfb", 320, 240)
     with pytest.raises(FacedgeError, match="4000 score rows and 4000 box rows, expected 4420"):
-        numpy_decode.detect(priors, np.zeros((4000, 2)), np.zeros((4000, 4)), (320, 240), 0.6, 0.3)
+        reference_decode.detect(priors, np.zeros((4000, 2)), np.zeros((4000, 4)), (320, 240), 0.6, 0.3)
 
 
 def test_ncnn_wheel_finds_the_faces_facedge_finds(ulfd_output, demo_images):

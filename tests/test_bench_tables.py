@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from facedge.bench import tables
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 def _record(runtime, threads, median, precision="fp32", model="RFB-320", size=(320, 240), minimum=None):

@@ -4,7 +4,7 @@ import pytest
 
 from bench_fixtures import make_model_dir, ulfd_output, ulfd_two_precisions  # noqa: F401 (fixtures)
 from facedge.bench import targets
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 @pytest.fixture
@@ -84,12 +84,12 @@ def test_a_missing_peer_is_skipped_with_a_note(ulfd_output, monkeypatch, tmp_pat
                      f"opencv-dnn: skipped for RFB-320, no model.onnx beside {ulfd_output.resolve() / 'fp32'} "
                      "('facedge convert' writes one)"]
     _, notes = targets.plan_jobs(models, ["yunet"], None)
-    assert notes == ["yunet: skipped, no YuNet model found (pass --yunet PATH to face_detection_yunet_2023mar.onnx)"]
+    assert notes == ["yunet: skipped, no YuNet model given (pass --yunet PATH to face_detection_yunet_2023mar.onnx)"]
 
 
 def test_a_family_without_numpy_decoder_keeps_facedge_and_yunet(ulfd_output, monkeypatch):
     models, _ = targets.resolve_models([ulfd_output])
-    models[0].info.family = "a-user-family"  # a family facedge knows but bench/numpy_decode.py does not
+    models[0].info.family = "a-user-family"  # a family facedge knows but bench/reference_decode.py does not
     jobs, notes = targets.plan_jobs(models, ["ncnn-python", "yunet"], "yunet.onnx")
     assert [j["runtime"] for j in jobs] == ["facedge", "yunet"]
     assert notes == ["ncnn-python: skipped for RFB-320 fp32, no numpy decoder for family a-user-family"]

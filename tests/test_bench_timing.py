@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from facedge.bench.timing import cores_for, parse_threads, summarize, wait_policy_for
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 @pytest.mark.parametrize("text,expected", [("1", [1]), ("4", [1, 2, 3, 4]), ("1,2,4", [1, 2, 4]),

@@ -9,7 +9,7 @@ import pytest
 import facedge.calibration.evaluate as evaluate_module
 from facedge.calibration.images import find_calibration_set
 from facedge.calibration.quantize import quantize
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 INFO = {"format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
         "mean": [127, 127, 127], "norm": [0.0078125] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}
@@ -182,7 +182,7 @@ def _summary_report(fp32_ms, int8_ms):
 
 def test_the_summary_says_when_int8_is_not_faster_here_and_why():
     from facedge.bench.machine import describe, int8_note
-    from facedge.calibration.cli import summary
+    from facedge.calibration.summary import summary
 
     slower = summary(_summary_report(4.0, 4.2))
     assert "note: int8 is not faster than fp32 on this machine" in slower

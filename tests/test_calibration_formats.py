@@ -17,7 +17,7 @@ from facedge.calibration.ncnn_model import TAG_FP16, TAG_INT8, Chunk, read_model
 from facedge.calibration.scales import kl_threshold, weight_scales
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import write_model_dir
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn Python wheel is the independent reference (pip install ncnn)")
 

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from camera_fakes import FakeDetector
-from facedge.runtime.camera_outputs import JsonLinesOutput, Recorder
-from facedge.runtime.camera_pipeline import Detections, run_pipeline
-from facedge.runtime.camera_server import parse_serve
-from facedge.runtime.camera_sources import SyntheticSource, make_source
-from facedge.runtime.errors import FacedgeError
+from camera_fakes import FakeDetector, SyntheticSource
+from facedge.runtime.camera.outputs import JsonLinesOutput, Recorder
+from facedge.runtime.camera.pipeline import Detections, run_pipeline
+from facedge.runtime.camera.server import parse_serve
+from facedge.base.errors import FacedgeError
+from facedge.runtime.camera.sources import make_source
 
 
 def _read_video(path):

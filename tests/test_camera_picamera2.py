@@ -12,15 +12,15 @@ import pytest
 
 import fake_picamera2
 from camera_fakes import FakeDetector, require_core
-from facedge.runtime.camera_pipeline import run_pipeline
-from facedge.runtime.camera_sources import Picamera2Source, make_source, picamera2_available
-from facedge.runtime.errors import FacedgeError
+from facedge.runtime.camera.pipeline import run_pipeline
+from facedge.runtime.camera.sources import Picamera2Source, make_source, picamera2_available
+from facedge.base.errors import FacedgeError
 
 
 @pytest.fixture
 def camera(monkeypatch):
     fake_picamera2.world.reset()
-    monkeypatch.setitem(sys.modules, "picamera2", fake_picamera2)
+    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
     yield fake_picamera2.world
     fake_picamera2.world.reset()
 

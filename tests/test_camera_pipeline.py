@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from camera_fakes import FakeDetector, FakeResult
-from facedge.runtime.camera_pipeline import _END, Detections, FrameSlot, Stats, run_pipeline
-from facedge.runtime.camera_sources import SourceLost, SyntheticSource
+from camera_fakes import FakeDetector, FakeResult, SyntheticSource
+from facedge.runtime.camera.pipeline import _END, Detections, FrameSlot, Stats, run_pipeline
+from facedge.runtime.camera.sources import SourceLost
 
 
 class Collect:
@@ -178,7 +178,7 @@ def test_detections_are_scaled_from_detector_to_display_pixels():
     d = Detections.from_result(result, (2.0, 3.0))
     np.testing.assert_allclose(d.boxes, [[20, 60, 60, 120]])
     np.testing.assert_allclose(d.landmarks[0, 1], [60, 120])
-    assert d.to_json() == [{"box": [20.0, 60.0, 60.0, 120.0], "score": 0.9,
+    assert d.to_json() == [{"box": [20.0, 60.0, 60.0, 120.0], "score": 0.9, "label": "face",
                             "landmarks": [[20.0, 60.0], [60.0, 120.0], [40.0, 90.0], [20.0, 120.0], [60.0, 60.0]]}]
     result.landmarks = None
     assert "landmarks" not in Detections.from_result(result, (1.0, 1.0)).to_json()[0]
@@ -202,7 +202,9 @@ def test_stats_fps_and_latency():
     assert stats.fps == pytest.approx(20.0, rel=1e-6)
     assert stats.latency_ms == pytest.approx(30.0)
     assert stats.snapshot(dropped=4) == {"frames": 21, "fps": 20.0, "latency_ms": 30.0, "inference_ms": 7.0,
-                                         "faces": 2, "dropped": 4}
+                                         "faces": 2, "classes": {}, "dropped": 4}
+    stats.add(t_capture=1.0, t_done=1.03, faces=3, inference_ms=7.0, classes={"face": 2, "mask": 1})
+    assert stats.snapshot()["classes"] == {"face": 2, "mask": 1}
 
 
 class _Item:

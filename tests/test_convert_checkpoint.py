@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch", reason="needs the facedge[convert] extra (t
 
 from facedge.convert import families  # noqa: E402
 from facedge.convert.checkpoint import compare, load_into, load_state_dict  # noqa: E402
-from facedge.runtime.errors import FacedgeError  # noqa: E402
+from facedge.base.errors import FacedgeError  # noqa: E402
 
 pytestmark = pytest.mark.convert
 

@@ -46,6 +46,15 @@ def test_calibration_options_need_int8(capsys, tmp_path, option):
     assert not (tmp_path / "out").exists()
 
 
+def test_int8_without_calibration_images_says_where_they_come_from(capsys, tmp_path):
+    rc, _, err = _main(["convert", "--int8", "-o", str(tmp_path / "out")], capsys)
+    assert rc == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facedge convert: error: --int8 needs calibration images: pass --calib DIR. ")
+    assert "http://shuoyang1213.me/WIDERFACE/" in lines[0] and "any folder of face photos also works" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_arch_is_an_argument_error(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["convert", "w.pth", "--arch", "yolov8"])

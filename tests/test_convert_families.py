@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch", reason="needs the facedge[convert] extra (t
 from facedge.convert import families  # noqa: E402
 from facedge.convert.checkpoint import load_state_dict  # noqa: E402
 from facedge.convert.families.export_wrapper import ExportWrapper  # noqa: E402
-from facedge.convert.families.ssd import decode_boxes, decode_landmarks, reference_detect  # noqa: E402
-from facedge.runtime.errors import FacedgeError  # noqa: E402
+from facedge.bench.reference_decode import decode_boxes, decode_landmarks, detect  # noqa: E402
+from facedge.base.errors import FacedgeError  # noqa: E402
 
 pytestmark = pytest.mark.convert
 
@@ -172,18 +172,18 @@ def test_preprocessing_channel_order_and_normalisation():
 
 def test_decode_of_zero_regression_is_the_prior():
     priors = np.array([[0.5, 0.25, 0.2, 0.1]], dtype=np.float32)
-    np.testing.assert_allclose(decode_boxes(np.zeros((1, 4)), priors), [[0.4, 0.2, 0.6, 0.3]], atol=1e-7)
-    np.testing.assert_allclose(decode_boxes(np.array([[1.0, -1.0, 0.0, 5.0]]), priors),
+    np.testing.assert_allclose(decode_boxes(priors, np.zeros((1, 4))), [[0.4, 0.2, 0.6, 0.3]], atol=1e-7)
+    np.testing.assert_allclose(decode_boxes(priors, np.array([[1.0, -1.0, 0.0, 5.0]])),
                                [[0.5 + 0.02 - 0.1, 0.25 - 0.01 - 0.05 * math.e, 0.5 + 0.02 + 0.1,
                                  0.25 - 0.01 + 0.05 * math.e]], atol=1e-6)
-    lm = decode_landmarks(np.tile([1.0, 2.0], 5)[None], priors)
+    lm = decode_landmarks(priors, np.tile([1.0, 2.0], 5)[None], 5)
     np.testing.assert_allclose(lm[0], np.tile([0.5 + 0.02, 0.25 + 0.02], (5, 1)), atol=1e-7)
 
 
-def test_reference_detect_scales_to_the_image_and_suppresses_overlaps():
+def test_reference_decode_scales_to_the_image_and_suppresses_overlaps():
     priors = np.array([[0.5, 0.5, 0.2, 0.2], [0.51, 0.5, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1]], dtype=np.float32)
     raw = {"scores": np.array([[0.1, 0.9], [0.2, 0.8], [0.05, 0.95]]), "boxes": np.zeros((3, 4))}
-    boxes, scores, landmarks = reference_detect(raw, priors, (200, 100), score_threshold=0.6, iou_threshold=0.3)
+    boxes, scores, landmarks = detect(priors.astype(np.float64), raw["scores"], raw["boxes"], (200, 100), 0.6, 0.3)
     np.testing.assert_allclose(scores, [0.95, 0.9], rtol=1e-6)
     np.testing.assert_allclose(boxes, [[10, 5, 30, 15], [80, 40, 120, 60]], atol=1e-4)
     assert landmarks is None

@@ -17,10 +17,9 @@ import cv2  # noqa: E402
 from facedge.convert import families, pipeline  # noqa: E402
 from facedge.convert.checkpoint import load_state_dict  # noqa: E402
 from facedge.convert.families.export_wrapper import ExportWrapper  # noqa: E402
-from facedge.convert.families.ssd import reference_detect  # noqa: E402
-from facedge.convert.verify import match_faces  # noqa: E402
-from facedge.runtime.errors import FacedgeError  # noqa: E402
-from facedge.runtime.model_dir import read_model_info, resolve_model  # noqa: E402
+from facedge.convert.verify import decode_faces, match_faces  # noqa: E402
+from facedge.base.errors import FacedgeError  # noqa: E402
+from facedge.base.model_dir import read_model_info, resolve_model  # noqa: E402
 
 pytestmark = [pytest.mark.convert, pytest.mark.slow]
 
@@ -59,7 +58,8 @@ def converted(shared, tmp_path_factory):
         if family not in done:
             os.environ["FACEDGE_PROGRESS"] = "0"
             out = tmp_path_factory.mktemp("converted") / family
-            done[family] = pipeline.convert(shared / "weights" / CHECKPOINTS[family], out_dir=out)
+            done[family] = pipeline.convert(shared / "weights" / CHECKPOINTS[family], out_dir=out,
+                                            images=shared / "images" / "ultraface-demo")  # 24 crowd photos
         return done[family]
 
     return get
@@ -218,15 +218,13 @@ def test_facedge_detector_finds_the_reference_faces(converted, reference_outputs
         from facedge import _core
     except ImportError as e:
         pytest.skip(f"facedge's C++ runtime is not built: {e}")
-    if family_name not in _core.family_names():
-        pytest.skip(f"the runtime does not decode {family_name} yet")
+    assert family_name in _core.family_names(), f"the runtime has no {family_name} family"
     family = families.get(family_name)
-    det = facedge.Detector(converted(family_name).model_dir, score_threshold=0.6, iou_threshold=0.3, top_k=750,
-                           nms="hard", fp16=False, int8=False)
+    det = facedge.Detector(converted(family_name).model_dir, nms="hard", fp16=False, int8=False)  # default thresholds
     priors = family.priors(*family.default_input_size)
     found = matched = 0
     for img, raw in reference_outputs(family_name):
-        ref_boxes = reference_detect(raw, priors, (img.shape[1], img.shape[0]), variances=family.variances)[0]
+        ref_boxes = decode_faces(raw, priors, (img.shape[1], img.shape[0]), family_name)
         faces = det.detect(img)
         found += len(ref_boxes)
         matched += match_faces(ref_boxes, faces.boxes)
@@ -339,20 +337,21 @@ def test_a_foreign_folder_is_not_overwritten(shared, tmp_path):
     assert (out / "holiday.jpg").read_bytes() == b"precious"
 
 
-def test_cli_without_shared_images_checks_on_synthetic_ones(shared, tmp_path, monkeypatch, capsys):
-    """A user without the shared data still gets a verified model (on stand-in images)."""
+def test_cli_without_images_checks_on_the_shipped_photos(shared, tmp_path, monkeypatch, capsys):
+    """A user with no data set still gets a model verified on real faces: the photos in facedge/data."""
     from facedge import cli
 
-    empty = tmp_path / "no-shared"
-    empty.mkdir()
-    monkeypatch.setenv("FACEDGE_SHARED", str(empty))
+    monkeypatch.delenv("FACEDGE_SHARED", raising=False)
     out = tmp_path / "out"
     rc = cli.main(["convert", str(shared / "weights" / CHECKPOINTS["ultraface-slim"]), "-o", str(out)])
     stdout = capsys.readouterr().out
     assert rc == 0
     assert stdout.startswith(f"{out / 'fp32'}: ultraface-slim 320x240 fp32 model from version-slim-320.pth")
     report = json.loads((out / "report.json").read_text())
-    assert report["images"]["source"].startswith("synthetic")
+    assert report["images"] == {"count": 2, "source": "facedge's sample photos"}
+    faces = report["faces"]
+    assert faces["reference"] >= 4 and faces["matched"] == faces["reference"]  # one face, then three
+    assert f"faces on 2 test images: {faces['reference']} of {faces['reference']} the same" in stdout
     assert report["parity"]["within_tolerance"] is True
 
 

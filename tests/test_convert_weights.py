@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from facedge.convert import weights
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 PAYLOAD = b"not really a checkpoint, but bytes with a known hash" * 100
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from facedge.bench.wider_ap import box_iou, evaluate, score_thresholds, voc_ap
-from facedge.bench.wider_gt import SETTINGS, GtImage
-from facedge.runtime.errors import FacedgeError
+from facedge.bench.wider.ap import box_iou, evaluate, score_thresholds, voc_ap
+from facedge.bench.wider.gt import SETTINGS, GtImage
+from facedge.base.errors import FacedgeError
 
 
 def image(boxes, easy=(), medium=(), hard=(), name="img"):

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from facedge.bench import wider_cli
-from facedge.bench.wider_ap import evaluate
-from facedge.bench.wider_gt import SETTINGS, find_val_images, load_wider_val
-from facedge.bench.wider_predictions import read_predictions
+from facedge.bench.wider import run as wider_run
+from facedge.bench.wider.ap import evaluate
+from facedge.bench.wider.gt import SETTINGS, find_val_images, load_wider_val
+from facedge.bench.wider.predictions import read_predictions
 from facedge.cli import main
-from facedge.runtime.model_dir import ModelInfo, write_model_info
+from facedge.base.model_dir import ModelInfo, write_model_info
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def fake(monkeypatch, gt_by_image):
             made.append(FakeDetector(gt_by_image, options, noisy))
             return made[-1]
 
-        monkeypatch.setattr(wider_cli, "open_detector", open_detector)
+        monkeypatch.setattr(wider_run, "open_detector", open_detector)
         return made
 
     return factory
@@ -121,7 +121,8 @@ def test_perfect_fake_detector_end_to_end(capsys, wider, model_dir, fake, tmp_pa
     # every option that decides AP, explicit: the model's own size by default
     assert report["inference"] == {"input_size": [320, 240], "max_side": None, "size_multiple": None,
                                    "score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750, "nms": "hard",
-                                   "threads": report["inference"]["threads"]}
+                                   "threads": report["inference"]["threads"], "labels": None,
+                                   "resize": "auto"}
     options = made[0].options
     assert (options.input_size, options.score_threshold, options.iou_threshold, options.top_k, options.nms) == ((320, 240), 0.02, 0.3, 750, "hard")
     assert [size for _, _, size in made[0].calls] == [None] * 39  # the fixed size is the detector's own
@@ -178,8 +179,8 @@ def test_max_side_keeps_the_aspect(capsys, wider, model_dir, fake):
         height, width = shape[:2]
         assert w % 32 == 0 and h % 32 == 0
         assert max(w, h) == 640 and abs(w / h - width / height) < 0.1, (name, shape, (w, h))
-    assert wider_cli.keep_aspect_size(1024, 683, 640) == (640, 416)
-    assert wider_cli.keep_aspect_size(1024, 1366, 640) == (480, 640)
+    assert wider_run.keep_aspect_size(1024, 683, 640) == (640, 416)
+    assert wider_run.keep_aspect_size(1024, 1366, 640) == (480, 640)
 
 
 def test_text_report(capsys, wider, model_dir, fake):
@@ -187,13 +188,13 @@ def test_text_report(capsys, wider, model_dir, fake):
     assert main(["eval", str(model_dir), "--wider", str(wider), "--input-size", "640x480"]) == 0
     out = capsys.readouterr().out
     assert "WIDER FACE val: 39 of 3226 images, 338 annotated faces" in out
-    assert "input 640x480, score >= 0.02, NMS hard IoU 0.3, top-k 750" in out
+    assert "input 640x480 (resize auto), score >= 0.02, NMS hard IoU 0.3, top-k 750" in out
     assert "Easy      1.0000  62" in out and "Hard      1.0000  217" in out
 
 
 @pytest.mark.parametrize("argv, message", [
     ([], "give either a MODEL to run or --predictions DIR"),
-    (["MODEL", "--input-size", "640*480"], r"--input-size: expected WxH with positive integers \(e\.g\. 320x240\), got '640\*480'"),
+    (["MODEL", "--input-size", "640*480"], r"--input-size 640\*480: expected WIDTHxHEIGHT in pixels, e.g. 640x480"),
     (["MODEL", "--score-threshold", "0.6", "--max-side", "16"], "--max-side: expected at least 32, got 16"),
     (["MODEL", "--score-threshold", "1.5"], r"--score-threshold: expected a value in \[0, 1\), got 1\.5"),
     (["MODEL", "--top-k", "0"], "--top-k: expected at least 1, got 0"),
@@ -203,6 +204,12 @@ def test_bad_options_are_refused_before_any_work(capsys, model_dir, tmp_path, ar
     # --wider names no folder at all: option errors come first
     argv = [str(model_dir) if a == "MODEL" else str(tmp_path) if a == "PREDS" else a for a in argv]
     assert re.search(message, run_error(capsys, *argv, "--wider", tmp_path / "no-wider-here"))
+
+
+def test_without_wider_it_says_what_it_needs(capsys, model_dir):
+    err = run_error(capsys, model_dir)
+    assert err.startswith("facedge eval: error: needs --wider ROOT: a folder ROOT holding WIDER FACE val from "
+                          "http://shuoyang1213.me/WIDERFACE/: WIDER_val.zip and wider_face_split.zip unpacked"), err
 
 
 def test_predictions_for_images_the_gt_file_lacks(capsys, wider, tmp_path):

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from facedge.bench.wider_gt import (SETTINGS, check_image_size, find_val_images, load_wider_val, read_gt_txt)
-from facedge.runtime.errors import FacedgeError
+from facedge.bench.wider.gt import (SETTINGS, check_image_size, find_val_images, load_wider_val, read_gt_txt)
+from facedge.base.errors import FacedgeError
 
 # A small val split: two events, three images. Per image: boxes and the
 # (1-based) boxes easy/medium/hard count.

@@ -4,9 +4,9 @@ errors for malformed files."""
 import numpy as np
 import pytest
 
-from facedge.bench.wider_predictions import (check_output_dir, format_prediction, parse_prediction,
+from facedge.bench.wider.predictions import (check_output_dir, format_prediction, parse_prediction,
                                              read_predictions, write_predictions)
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 def test_format_is_the_submission_layout():

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from facedge.bench.wider_ap import evaluate
-from facedge.bench.wider_gt import SETTINGS, load_wider_val
+from facedge.bench.wider.ap import evaluate
+from facedge.bench.wider.gt import SETTINGS, load_wider_val
 
 # ---------------------------------------------------------------------------
 # The reference, written the way the standard tool is: per prediction, per
@@ -162,7 +162,7 @@ def val(shared):
 
 @pytest.fixture(scope="module")
 def present_images(val):
-    from facedge.bench.wider_gt import find_val_images
+    from facedge.bench.wider.gt import find_val_images
 
     return [image for image, _ in find_val_images(val)]
 

@@ -69,10 +69,11 @@ def test_bad_facedge_json(model_dir):
     ({"score_threshold": 0}, "score_threshold must be between 0 and 1"),
     ({"score_threshold": -0.1}, "score_threshold must be between 0 and 1"),
     ({"iou_threshold": 0}, "iou_threshold must be in (0, 1]"),
-    ({"top_k": 0}, "top_k must be at least 1"),
+    ({"top_k": 2.5}, "top_k must be an integer"),
+    ({"resize": "cubic"}, "resize must be one of auto, bilinear, area, got 'cubic'"),
     ({"nms": "soft"}, "nms must be 'hard' or 'blend'"),
     ({"input_size": (320, 0)}, "input_size must be positive"),
-    ({"input_size": "big"}, "input_size must be (width, height)"),
+    ({"input_size": "big"}, "input_size big: expected WIDTHxHEIGHT"),
 ])
 def test_bad_options(model_dir, kwargs, expected):
     assert expected in errors(lambda: facedge.Detector(model_dir, **kwargs))
@@ -103,3 +104,22 @@ def test_input_size_rules(reference_ultraface):
     det = facedge.Detector.from_ncnn(param, bin_, family="ultraface-rfb")
     assert "input_size must be positive, got 0x5" in errors(lambda: det.detect(np.zeros((10, 10, 3), np.uint8), input_size=(0, 5)))
     assert "out of range" in errors(lambda: det.detect(np.zeros((10, 10, 3), np.uint8), input_size=(9000, 100)))
+
+
+def test_top_k_zero_or_none_means_no_limit(model_dir, demo_images):
+    import cv2
+
+    image = cv2.imread(str(demo_images[0]))
+    everything = facedge.Detector(model_dir, top_k=0).detect(image)
+    assert len(everything) > 3
+    assert len(facedge.Detector(model_dir, top_k=None).detect(image)) == len(everything)
+    assert len(facedge.Detector(model_dir, top_k=-1).detect(image)) == len(everything)
+    assert len(facedge.Detector(model_dir, top_k=3).detect(image)) == 3
+
+
+def test_more_threads_than_cores_warns(model_dir):
+    from facedge.runtime.cores import usable_cores
+
+    with pytest.warns(RuntimeWarning, match=f"threads={usable_cores() + 1} is more than the {usable_cores()} cores"):
+        facedge.Detector(model_dir, threads=usable_cores() + 1)
+    assert facedge.Detector(model_dir)._core.options.num_threads == min(4, usable_cores())

@@ -1,16 +1,28 @@
 """facedge's detections equal an independent path: the `ncnn` Python wheel for the raw
-outputs, and a straightforward numpy decode + NMS (tests/reference_decode.py)."""
+outputs, and a straightforward numpy decode + NMS (facedge/bench/reference_decode.py,
+written from the upstream projects' facts, not from facedge's C++)."""
 
 import cv2
 import numpy as np
 import pytest
 
 import facedge
-from reference_decode import ultraface_detect, ultraface_priors
+from facedge.bench.reference_decode import detect, make_priors
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn Python wheel is the independent reference (pip install ncnn)")
 
 INPUT_W, INPUT_H = 320, 240
+
+
+def ultraface_priors(width, height):
+    return make_priors("ultraface-rfb", width, height)
+
+
+def ultraface_detect(scores, boxes, image_w, image_h, input_w, input_h, score_threshold, iou_threshold):
+    """Faces from raw ULFD outputs: (boxes (N, 4) image pixels, scores (N,))."""
+    boxes, scores, _ = detect(ultraface_priors(input_w, input_h), scores, boxes, (image_w, image_h),
+                              score_threshold, iou_threshold)
+    return boxes, scores
 
 
 def wheel_outputs(param, bin_, image_bgr, fp16):
@@ -40,7 +52,9 @@ def test_detections_equal_wheel_plus_numpy_decode(reference_ultraface, demo_imag
     det = facedge.Detector.from_ncnn(param, bin_, family=family, input_size=(INPUT_W, INPUT_H), score_threshold=threshold, fp16=fp16)
     total_faces = 0
     for path in demo_images:
-        image = cv2.imread(str(path))
+        # at the network size (no resampling: ncnn's and facedge's inputs are the same
+        # floats; resampling is compared below and in the C++ tests)
+        image = cv2.resize(cv2.imread(str(path)), (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA)
         h, w = image.shape[:2]
         scores, boxes = wheel_outputs(param, bin_, image, fp16)
 
@@ -61,6 +75,25 @@ def test_detections_equal_wheel_plus_numpy_decode(reference_ultraface, demo_imag
         assert got.landmarks is None
         total_faces += len(got)
     assert total_faces > 24  # crowd photos: the comparison is not vacuous
+
+
+@pytest.mark.parametrize("name,family", [("RFB-320", "ultraface-rfb")])
+def test_bilinear_resampling_gives_the_wheels_faces(reference_ultraface, demo_images, name, family):
+    """Full-size photos, resampled by both: facedge's bilinear is within a pixel level of
+    ncnn's (test_preprocess.cpp), so the faces agree to a fraction of a pixel."""
+    param, bin_ = reference_ultraface[name]
+    det = facedge.Detector.from_ncnn(param, bin_, family=family, score_threshold=0.5, fp16=False, resize="bilinear")
+    matched = total = 0
+    for path in demo_images:
+        image = cv2.imread(str(path))
+        h, w = image.shape[:2]
+        scores, boxes = wheel_outputs(param, bin_, image, False)
+        ref_boxes, _ = ultraface_detect(scores, boxes, w, h, INPUT_W, INPUT_H, 0.5, 0.3)
+        got = det.detect(image)
+        total += len(ref_boxes)
+        for box in ref_boxes:
+            matched += bool(len(got)) and np.abs(got.boxes - box).max(axis=1).min() < 2.0
+    assert total > 24 and matched >= 0.97 * total, f"{matched} of {total} faces within 2 px"
 
 
 def test_priors_match_the_reference_layout():

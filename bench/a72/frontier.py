@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 from . import frontier_report
 
@@ -43,7 +43,7 @@ EVAL_SCORE, EVAL_IOU, EVAL_TOP_K = 0.02, 0.3, 750  # facedge eval's defaults
 
 def model_dirs(out: Path):
     """[(name, precision, model dir)] of a convert output or a model directory."""
-    from facedge.runtime.model_dir import INFO_FILE, read_model_info
+    from facedge.base.model_dir import INFO_FILE, read_model_info
 
     out = Path(out)
     if (out / INFO_FILE).is_file():
@@ -70,18 +70,19 @@ def fit_size(family: str, size):
 
 
 def wider_ap(model_dir, size, val):
-    from facedge.bench import wider_cli
-    from facedge.bench.wider_ap import evaluate
+    from facedge.bench.wider import run as wider_run
+    from facedge.bench.wider.ap import evaluate
 
-    options = wider_cli.InferenceOptions(input_size=tuple(size), max_side=None, score_threshold=EVAL_SCORE,
-                                         iou_threshold=EVAL_IOU, top_k=EVAL_TOP_K, nms="hard", threads=1)
-    images, rows, _ = wider_cli.run_model(val, wider_cli.open_detector(model_dir, options), options)
+    options = wider_run.InferenceOptions(input_size=tuple(size), max_side=None, score_threshold=EVAL_SCORE,
+                                         iou_threshold=EVAL_IOU, top_k=EVAL_TOP_K, nms="hard", threads=1,
+                                         resize="bilinear")  # as the peer's users resize (cv2.resize)
+    images, rows, _ = wider_run.run_model(val, wider_run.open_detector(model_dir, options), options)
     return {k: round(v.ap, 4) for k, v in evaluate(images, rows).settings.items()}
 
 
 def peer_ap(onnx, size, val):
-    from facedge.bench.opencv_yunet_wider import opencv_val_predictions
-    from facedge.bench.wider_ap import evaluate
+    from facedge.bench.wider.opencv_yunet import opencv_val_predictions
+    from facedge.bench.wider.ap import evaluate
 
     result = evaluate(*opencv_val_predictions(val, onnx, size, EVAL_SCORE, EVAL_IOU))
     return {k: round(v.ap, 4) for k, v in result.settings.items()}
@@ -92,8 +93,8 @@ def _say(text):
 
 
 def measure(args):
-    from facedge.bench.wider_gt import load_wider_val
-    from facedge.runtime.model_dir import read_model_info
+    from facedge.bench.wider.gt import load_wider_val
+    from facedge.base.model_dir import read_model_info
 
     from .frontier_cost import A72Cost
 

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 HERE = Path(__file__).parent
 DRIVER_SOURCE = HERE / "frontier_infer.cpp"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 # family name -> module under facedge.convert.families that defines it
 _MODULES = {

@@ -1,27 +1,28 @@
-"""The shape every family module fills in: one `Family` per supported architecture."""
+"""The shape every family module fills in: one `Family` per supported architecture.
+
+What the runtime also needs to know of a family (prior layout, variances, default
+preprocessing and input size) is not restated here: it lives in the C++ family
+registry (cpp/src/families/*.cpp) and is read through `_core.family_info()` and
+`_core.generate_priors()`. A family module says only what conversion adds: the
+network, the checkpoint's layout, the sizes export accepts."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from facedge.convert.families.ssd import PriorSpec
-from facedge.runtime.errors import FacedgeError
+from facedge.base.errors import FacedgeError
 
 
 @dataclass(frozen=True)
 class Family:
     name: str                  # facedge.json "family", and the --arch value
     summary: str
-    pixel: str                 # channel order the network was trained on: "rgb" or "bgr"
-    mean: tuple                # x = (pixel - mean) * norm
-    norm: tuple
-    default_input_size: tuple  # (width, height)
     size_multiple: int         # every input side must be a multiple of this ...
     min_side: int              # ... and at least this
-    prior_spec: PriorSpec
     outputs: tuple             # output roles in export order, e.g. ("scores", "boxes")
     build: Callable            # num_classes -> torch network whose state_dict keys are the checkpoint's
     num_classes: Callable      # state_dict -> number of classes the heads were trained for
@@ -33,6 +34,25 @@ class Family:
     # "softmax": the score maps are per-class logits (softmax in the exported graph);
     # "probability": they are already face probabilities, one channel per face class
     score_kind: str = "softmax"
+
+    @property
+    def pixel(self) -> str:
+        """Channel order the network was trained on: "rgb" or "bgr"."""
+        return family_info(self.name)["pixel"]
+
+    @property
+    def mean(self) -> tuple:
+        """x = (pixel - mean) * norm"""
+        return tuple(family_info(self.name)["mean"])
+
+    @property
+    def norm(self) -> tuple:
+        return tuple(family_info(self.name)["norm"])
+
+    @property
+    def default_input_size(self) -> tuple:
+        """(width, height)"""
+        return tuple(family_info(self.name)["input_size"])
 
     def default_size_for(self, checkpoint_stem: str) -> tuple:
         for ending, size in self.sizes_by_name:
@@ -58,15 +78,21 @@ class Family:
                     + f"; nearest valid: {', '.join(nearest)}")
 
     def network_size(self, width: int, height: int) -> tuple:
-        """The size the network itself runs at for this input size (padding included)."""
-        return self.prior_spec.padded(width), self.prior_spec.padded(height)
+        """The size the network itself runs at for this input size: padded up to the
+        family's pad_multiple (YuNet), or the input size."""
+        m = family_info(self.name)["pad_multiple"]
+        return (-(-width // m) * m, -(-height // m) * m) if m else (width, height)
 
     @property
     def variances(self) -> tuple:
-        return self.prior_spec.center_variance, self.prior_spec.size_variance
+        info = family_info(self.name)
+        return info["center_variance"], info["size_variance"]
 
     def priors(self, width: int, height: int) -> np.ndarray:
-        return self.prior_spec.priors(width, height)
+        """(N, 4) float32 priors (cx, cy, w, h) normalized to the input, as the runtime makes them."""
+        from facedge import _core
+
+        return _core.generate_priors(self.name, width, height)
 
     def preprocess(self, image_bgr: np.ndarray, input_size) -> np.ndarray:
         """An 8-bit BGR image -> the (1, 3, H, W) float32 network input, the way the
@@ -85,3 +111,11 @@ class Family:
             img = cv2.copyMakeBorder(img, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         x = (img.astype(np.float32) - np.asarray(self.mean, np.float32)) * np.asarray(self.norm, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+@functools.lru_cache(maxsize=None)
+def family_info(name: str) -> dict:
+    """The C++ family registry's entry for `name` (priors, variances, preprocessing)."""
+    from facedge import _core
+
+    return _core.family_info(name)

@@ -14,15 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from facedge.convert.families.base import Family
-from facedge.convert.families.ssd import PriorSpec
 
 SINGLE_BLOCKS = [(24, 24, 1), (24, 24, 1), (24, 48, 2), (48, 48, 1), (48, 48, 1)]  # (dw channels, out, stride)
 DOUBLE_BLOCKS = [(48, 24, 96, 2), (96, 24, 96, 1), (96, 24, 96, 1),
                  (96, 24, 96, 2), (96, 24, 96, 1), (96, 24, 96, 1)]  # (dw channels, mid, out, stride)
 NECK_LEAK = 0.01
 ANCHORS = (2, 6)
-
-PRIORS = PriorSpec(strides=(8, 16), min_sizes=((16, 24), (32, 48, 64, 80, 96, 128)))
 
 
 class _ConvBN(nn.Module):
@@ -163,8 +160,7 @@ def _num_classes(state_dict):
 
 BLAZEFACE = Family(
     name="blazeface-fpn-ssh", summary="BlazeFace-FPN-SSH (PaddleDetection face detector)",
-    pixel="rgb", mean=(123.0, 117.0, 104.0), norm=(1 / 127.502231,) * 3,
-    default_input_size=(640, 640), size_multiple=16, min_side=16, prior_spec=PRIORS,
+    size_multiple=16, min_side=16,
     outputs=("scores", "boxes"), build=BlazeFaceFPNSSH, num_classes=_num_classes,
     size_rule="its FPN upsamples the stride-16 level by 2",
     # PaddleDetection's post-process passes num_classes as the NMS background label:

@@ -12,13 +12,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from facedge.convert.families.base import Family
-from facedge.convert.families.ssd import PriorSpec
 
 LEAK = 0.1
 ANCHORS = 2
 FPN_CHANNELS = 64
-
-PRIORS = PriorSpec(strides=(8, 16, 32), min_sizes=((16, 32), (64, 128), (256, 512)))
 
 
 def _conv_bn(cin, cout, kernel, stride=1, act=True, groups=1):
@@ -121,8 +118,7 @@ def _num_classes(state_dict):
 
 RETINAFACE = Family(
     name="retinaface-mnet", summary="RetinaFace MobileNet-0.25 with 5 landmarks (Pytorch_Retinaface)",
-    pixel="bgr", mean=(104.0, 117.0, 123.0), norm=(1.0, 1.0, 1.0),
-    default_input_size=(640, 480), size_multiple=32, min_side=32, prior_spec=PRIORS,
+    size_multiple=32, min_side=32,
     outputs=("scores", "boxes", "landmarks"), build=RetinaFace, num_classes=_num_classes,
     size_rule="its FPN upsamples the stride-32 level twice by 2",
 )

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from facedge.convert.families.base import Family
-from facedge.convert.families.ssd import PriorSpec
 
 BASE = 16  # channels of the first block; the others are multiples of it
 # (out channels, stride) of the depthwise-separable blocks 1..12 after the stem
@@ -18,10 +17,6 @@ BLOCKS = [(2, 1), (2, 2), (2, 1), (4, 2), (4, 1), (4, 1), (4, 1), (8, 2), (8, 1)
 RFB_BLOCK = 7  # index in base_net of the block RFB replaces
 LEVEL_ENDS = (8, 11, 13)  # heads 0..2 read base_net[:8], [:11], [:13]; head 3 reads the extra block
 ANCHORS = (3, 2, 2, 3)
-
-PRIORS = PriorSpec(strides=(8, 16, 32, 64),
-                   min_sizes=((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)),
-                   clip=True, center_from_grid=True)
 
 
 def _conv_bn(cin, cout, stride):
@@ -115,8 +110,7 @@ def _num_classes(state_dict):
 
 def _family(name, rfb, summary):
     return Family(
-        name=name, summary=summary, pixel="rgb", mean=(127.0, 127.0, 127.0), norm=(1 / 128,) * 3,
-        default_input_size=(320, 240), size_multiple=8, min_side=64, prior_spec=PRIORS,
+        name=name, summary=summary, size_multiple=8, min_side=64,
         outputs=("scores", "boxes"), build=lambda num_classes: UltraFace(num_classes, rfb=rfb),
         num_classes=_num_classes,
         size_rule="its finest level has stride 8 and its coarsest 64",

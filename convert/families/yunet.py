@@ -17,7 +17,8 @@ is sqrt(sigmoid(cls) * sigmoid(obj)), as OpenCV computes it (libfacedetection.tr
 own test code ranks by the product; the square root keeps the order and matches the
 thresholds OpenCV users know), computed inside the exported graph.
 
-Input sizes: like FaceDetectorYN, the runtime pads the resized image at the right and
+Preprocessing (BGR 0..255), the priors and the padding are the C++ family's
+(cpp/src/families/yunet.cpp). Input sizes: like FaceDetectorYN, the runtime pads the resized image at the right and
 bottom with zeros up to the next multiple of 32 (the FPN needs every level to be exactly
 half the one below), so 320x240 runs the network at 320x256; boxes stay in the
 unpadded input's coordinates.
@@ -28,16 +29,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from facedge.convert.families.base import Family
-from facedge.convert.families.ssd import PriorSpec
 
 STRIDES = (8, 16, 32)
-PAD_MULTIPLE = 32
+PAD_MULTIPLE = 32  # as cpp/src/families/yunet.cpp pads; the smallest side accepted
 NUM_LANDMARKS = 5
 POOL_AFTER = (0, 2, 3, 4)  # backbone stages followed by 2x2 max pooling
 FEATURE_STAGES = (3, 4, 5)  # stages whose outputs are the stride-8/16/32 features
-
-PRIORS = PriorSpec(strides=STRIDES, min_sizes=tuple((s,) for s in STRIDES), cell_offset=0.0,
-                   center_variance=1.0, size_variance=1.0, pad_multiple=PAD_MULTIPLE)
 
 
 class _DepthwisePointwise(nn.Module):
@@ -166,8 +163,7 @@ def _num_classes(state_dict):
 
 def _family(name, config, summary):
     return Family(
-        name=name, summary=summary, pixel="bgr", mean=(0.0, 0.0, 0.0), norm=(1.0, 1.0, 1.0),
-        default_input_size=(640, 480), size_multiple=1, min_side=PAD_MULTIPLE, prior_spec=PRIORS,
+        name=name, summary=summary, size_multiple=1, min_side=PAD_MULTIPLE,
         outputs=("scores", "boxes", "landmarks"), build=lambda num_classes: YuNet(num_classes=num_classes, **config),
         num_classes=_num_classes, score_kind="probability",
         size_rule=f"it pads each side up to a multiple of {PAD_MULTIPLE}, as OpenCV's FaceDetectorYN does",

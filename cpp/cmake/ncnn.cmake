@@ -5,13 +5,21 @@
 #   2. A build of ncnn ${FACEDGE_NCNN_VERSION} cached outside the repository under
 #      ${FACEDGE_CACHE_DIR}/ncnn/<version>-<options hash>/, built on first use from
 #        - FACEDGE_NCNN_SOURCE (env or cache variable): a source archive or folder,
-#        - else the pinned upstream release tarball, downloaded.
+#        - else the pinned source release, downloaded.
+#      An archive, given or downloaded, must have the SHA-256 FACEDGE_NCNN_SHA256 (env or
+#      cache variable; default: the release below) or the build stops and says so.
 #
 # ncnn is built at configure time (not as an ExternalProject) so that a cache hit
 # costs nothing and every later facedge build links a finished static library.
 
 set(FACEDGE_NCNN_VERSION 20261020)
-set(FACEDGE_NCNN_URL "https://github.com/Tencent/ncnn/archive/refs/tags/${FACEDGE_NCNN_VERSION}.tar.gz")
+# The ncnn 20261020 source as published on PyPI (the `ncnn` sdist: CMakeLists.txt, cmake/,
+# src/). Its SHA-256 is the one PyPI's index lists for the file (pip --require-hashes
+# checked it) and the one of the archive the development machines build from.
+# GitHub's tag tarball of the same release is another file with another hash, not
+# pinned here: building from it needs FACEDGE_NCNN_SHA256 set to its hash.
+set(FACEDGE_NCNN_URL "https://files.pythonhosted.org/packages/b7/50/32b5172afe7d3e0dce410b7d8f4a5b7b84b942a0d69affbaedf669de52bc/ncnn-1.0.20261020.tar.gz")
+set(FACEDGE_NCNN_RELEASE_SHA256 ad8cdd63e9755cfa8e23b9b6d9ce46156077d80298a89e7c3ba325ffccfca200)
 
 # (ncnn_DIR also ends up set by our own find_package below: only a different value is the user's)
 if((DEFINED ncnn_DIR AND NOT "${ncnn_DIR}" STREQUAL "${FACEDGE_NCNN_CACHED_DIR}") OR DEFINED ENV{ncnn_DIR})
@@ -39,9 +47,16 @@ set(_ncnn_options
   -DNCNN_INT8=ON -DNCNN_BF16=OFF -DNCNN_DISABLE_RTTI=OFF -DNCNN_DISABLE_EXCEPTION=OFF
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
-  # Runtime dispatch between SSE2, AVX, FMA/F16C and AVX2 kernels; the AVX512 and
-  # VNNI variants more than double the build for CPUs no Pi user benchmarks on.
-  list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=OFF -DNCNN_AVXVNNI=OFF
+  # Runtime dispatch between every x86 variant a face model's layers can use: SSE2,
+  # AVX, FMA/F16C, AVX2, AVX-VNNI (and AVX-VNNI-INT8 where the compiler has it),
+  # AVX-512 and AVX-512 VNNI, as the stock ncnn wheel does. Converting, calibrating
+  # and benchmarking happen on such x86 machines; without the AVX-512 and VNNI
+  # kernels facedge ran slower there than the stock wheel and int8 gained nothing.
+  # Left out: bf16 (NCNN_BF16 is off, so the AVX-512 BF16 / AVX-NE-CONVERT kernels
+  # would never run), AVX-512 FP16 (no kernel for these layers), and AMD's
+  # discontinued FMA4/XOP.
+  list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=ON -DNCNN_AVX512VNNI=ON
+       -DNCNN_AVXVNNI=ON -DNCNN_AVX512BF16=OFF -DNCNN_AVX512FP16=OFF
        -DNCNN_FMA4=OFF -DNCNN_XOP=OFF -DNCNN_AVXNECONVERT=OFF)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   # Raspberry Pi 4 and 5 from one binary: armv8.0 kernels as the baseline (Cortex-A72),
@@ -105,6 +120,14 @@ if(NOT EXISTS "${_install}/.complete")
   if(NOT FACEDGE_NCNN_SOURCE AND DEFINED ENV{FACEDGE_NCNN_SOURCE})
     set(FACEDGE_NCNN_SOURCE "$ENV{FACEDGE_NCNN_SOURCE}")
   endif()
+  if(NOT FACEDGE_NCNN_SHA256 AND DEFINED ENV{FACEDGE_NCNN_SHA256})
+    set(FACEDGE_NCNN_SHA256 "$ENV{FACEDGE_NCNN_SHA256}")
+  endif()
+  if(FACEDGE_NCNN_SHA256)
+    string(TOLOWER "${FACEDGE_NCNN_SHA256}" _expected_sha256)
+  else()
+    set(_expected_sha256 "${FACEDGE_NCNN_RELEASE_SHA256}")
+  endif()
   set(_src_root "${_prefix}/src")
   file(REMOVE_RECURSE "${_src_root}" "${_prefix}/build" "${_install}")
   if(FACEDGE_NCNN_SOURCE AND IS_DIRECTORY "${FACEDGE_NCNN_SOURCE}")
@@ -118,12 +141,18 @@ if(NOT EXISTS "${_install}/.complete")
     else()
       set(_archive "${_prefix}/ncnn-${FACEDGE_NCNN_VERSION}.tar.gz")
       message(STATUS "facedge: downloading ncnn ${FACEDGE_NCNN_VERSION} from ${FACEDGE_NCNN_URL}")
-      file(DOWNLOAD "${FACEDGE_NCNN_URL}" "${_archive}" STATUS _dl)
+      file(DOWNLOAD "${FACEDGE_NCNN_URL}" "${_archive}" STATUS _dl EXPECTED_HASH SHA256=${_expected_sha256})
       list(GET _dl 0 _dl_code)
       if(NOT _dl_code EQUAL 0)
         file(REMOVE "${_archive}")
         message(FATAL_ERROR "facedge: could not download ncnn (${_dl}). Offline? Set FACEDGE_NCNN_SOURCE to an ncnn ${FACEDGE_NCNN_VERSION} source archive or folder, or ncnn_DIR to an installed ncnn.")
       endif()
+    endif()
+    file(SHA256 "${_archive}" _archive_sha256)
+    if(NOT _archive_sha256 STREQUAL _expected_sha256)
+      message(FATAL_ERROR "facedge: ${_archive} has SHA-256 ${_archive_sha256}, expected ${_expected_sha256} "
+              "(the ncnn ${FACEDGE_NCNN_VERSION} source release); refusing to build from it. If you trust this "
+              "archive, set FACEDGE_NCNN_SHA256=${_archive_sha256}.")
     endif()
     file(ARCHIVE_EXTRACT INPUT "${_archive}" DESTINATION "${_src_root}")
     file(GLOB _top LIST_DIRECTORIES true "${_src_root}/*")

@@ -88,8 +88,10 @@ py::tuple detect_result(const DetectResult& r)
     const py::ssize_t n = (py::ssize_t)r.faces.size();
     py::array_t<float> boxes({n, (py::ssize_t)4});
     py::array_t<float> scores({n});
+    py::array_t<int32_t> labels({n});
     auto b = boxes.mutable_unchecked<2>();
     auto s = scores.mutable_unchecked<1>();
+    auto c = labels.mutable_unchecked<1>();
     for (py::ssize_t i = 0; i < n; i++)
     {
         const Face& f = r.faces[i];
@@ -98,6 +100,7 @@ py::tuple detect_result(const DetectResult& r)
         b(i, 2) = f.x2;
         b(i, 3) = f.y2;
         s(i) = f.score;
+        c(i) = f.label - 1; // score column -> index into the class names (column 0 is background)
     }
     py::object landmarks = py::none();
     if (r.num_landmarks > 0)
@@ -112,7 +115,7 @@ py::tuple detect_result(const DetectResult& r)
             }
         landmarks = lm;
     }
-    return py::make_tuple(boxes, scores, landmarks, timings_dict(r.timings));
+    return py::make_tuple(boxes, scores, labels, landmarks, timings_dict(r.timings));
 }
 
 py::dict raw_result(const RawResult& r, int num_landmarks)
@@ -161,9 +164,9 @@ PYBIND11_MODULE(_core, m)
 {
     m.doc() = "facedge C++ core (ncnn). Use facedge.Detector rather than this module.";
 
-    // facedge::Error -> facedge.runtime.errors.FacedgeError (a ValueError)
+    // facedge::Error -> facedge.base.errors.FacedgeError (a ValueError)
     // leaked on purpose: a static py::object would be destroyed after the interpreter
-    static PyObject* facedge_error = py::module_::import("facedge.runtime.errors").attr("FacedgeError").cast<py::object>().release().ptr();
+    static PyObject* facedge_error = py::module_::import("facedge.base.errors").attr("FacedgeError").cast<py::object>().release().ptr();
     py::register_exception_translator([](std::exception_ptr p) {
         try
         {
@@ -189,6 +192,14 @@ PYBIND11_MODULE(_core, m)
                           if (v == "hard") o.nms = NmsKind::Hard;
                           else if (v == "blend") o.nms = NmsKind::Blend;
                           else throw Error("nms must be 'hard' or 'blend', got '" + v + "'");
+                      })
+        .def_readwrite("class_agnostic_nms", &DetectorOptions::class_agnostic_nms)
+        .def_property("resize", [](const DetectorOptions& o) { return o.resize == ResizeFilter::Area ? "area" : o.resize == ResizeFilter::Bilinear ? "bilinear" : "auto"; },
+                      [](DetectorOptions& o, const std::string& v) {
+                          if (v == "auto") o.resize = ResizeFilter::Auto;
+                          else if (v == "bilinear") o.resize = ResizeFilter::Bilinear;
+                          else if (v == "area") o.resize = ResizeFilter::Area;
+                          else throw Error("resize must be 'auto', 'bilinear' or 'area', got '" + v + "'");
                       })
         .def_readwrite("use_fp16", &DetectorOptions::use_fp16)
         .def_readwrite("use_int8", &DetectorOptions::use_int8)
@@ -220,7 +231,8 @@ PYBIND11_MODULE(_core, m)
         .def_readwrite("input_blob", &ModelConfig::input_blob)
         .def_readwrite("scores_blob", &ModelConfig::scores_blob)
         .def_readwrite("boxes_blob", &ModelConfig::boxes_blob)
-        .def_readwrite("landmarks_blob", &ModelConfig::landmarks_blob);
+        .def_readwrite("landmarks_blob", &ModelConfig::landmarks_blob)
+        .def_readwrite("num_classes", &ModelConfig::num_classes);
 
     py::class_<Detector, std::shared_ptr<Detector> >(m, "Detector")
         .def(py::init([](const std::string& param, const std::string& bin, const ModelConfig& config, const DetectorOptions& options) {
@@ -284,7 +296,8 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("config", [](const Detector& d) { return d.config(); })
         .def_property_readonly("options", [](const Detector& d) { return d.options(); })
         .def_property_readonly("layer_types", [](const Detector& d) { return d.layer_types(); })
-        .def_property_readonly("int8_layer_count", &Detector::int8_layer_count);
+        .def_property_readonly("int8_layer_count", &Detector::int8_layer_count)
+        .def_property_readonly("num_score_columns", &Detector::num_score_columns);
 
     m.def("family_names", &family_names);
     m.def("family_info", [](const std::string& name) { return family_dict(find_family(name)); }, py::arg("name"));

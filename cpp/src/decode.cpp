@@ -12,7 +12,15 @@ std::vector<Face> decode_faces(const FamilySpec& family, const std::vector<Prior
     const float iw = (float)image_width, ih = (float)image_height;
     for (int i = 0; i < raw.num_priors; i++)
     {
-        const float score = raw.scores[(size_t)i * raw.num_classes + 1];
+        const float* row = raw.scores + (size_t)i * raw.num_classes;
+        float score = row[1];
+        int label = 1;
+        for (int c = 2; c < raw.num_classes; c++)
+            if (row[c] > score || (score != score && row[c] == row[c])) // NaN loses
+            {
+                score = row[c];
+                label = c;
+            }
         if (!(score > score_threshold)) // also drops NaN
             continue;
         const Prior& p = priors[i];
@@ -28,6 +36,7 @@ std::vector<Face> decode_faces(const FamilySpec& family, const std::vector<Prior
         f.x2 = std::min(iw, std::max(0.f, (cx + 0.5f * w) * iw));
         f.y2 = std::min(ih, std::max(0.f, (cy + 0.5f * h) * ih));
         f.score = score;
+        f.label = label;
         std::fill(f.landmarks, f.landmarks + 10, 0.f);
         if (raw.landmarks)
         {

@@ -79,8 +79,6 @@ void check_options(const DetectorOptions& o)
         throw Error("score_threshold must be between 0 and 1 (exclusive), got " + std::to_string(o.score_threshold));
     if (!(o.iou_threshold > 0.f && o.iou_threshold <= 1.f))
         throw Error("iou_threshold must be in (0, 1], got " + std::to_string(o.iou_threshold));
-    if (o.top_k < 1)
-        throw Error("top_k must be at least 1, got " + std::to_string(o.top_k));
     if (o.openmp_blocktime_ms < 0 || o.openmp_blocktime_ms > 400)
         throw Error("openmp_blocktime_ms must be 0..400, got " + std::to_string(o.openmp_blocktime_ms));
 }
@@ -97,6 +95,14 @@ const float* mat_rows(const ncnn::Mat& m, int rows, int cols, const std::string&
 }
 
 } // namespace
+
+// The output tensors of one inference, held (not copied) until decoded. `scores`
+// etc. point into them: n rows of `classes` / 4 / 2K floats.
+struct NetOutputs
+{
+    ncnn::Mat scores_mat, boxes_mat, landmarks_mat;
+    RawOutputs view;
+};
 
 ModelConfig ModelConfig::defaults_for(const std::string& family_name)
 {
@@ -129,6 +135,8 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
             throw Error("model mean/norm must be finite numbers");
     if (config_.input_blob.empty() || config_.scores_blob.empty() || config_.boxes_blob.empty())
         throw Error("model input/scores/boxes blob names must not be empty");
+    if (config_.num_classes < 0)
+        throw Error("the number of face classes must be positive (0: the model's), got " + std::to_string(config_.num_classes));
     if (!config_.landmarks_blob.empty() && family_.num_landmarks == 0)
         throw Error("family " + family_.name + " has no landmarks, but a landmarks output '" + config_.landmarks_blob + "' was given");
 
@@ -152,8 +160,12 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     int8_layer_count_ = check.int8_layer_count;
 
     input_allocator_.reset(new ncnn::PoolAllocator());
+    blob_allocator_.reset(new ncnn::PoolAllocator());
+    workspace_allocator_.reset(new ncnn::UnlockedPoolAllocator());
     net_.reset(new ncnn::Net());
     ncnn::Option& opt = net_->opt;
+    opt.blob_allocator = blob_allocator_.get();
+    opt.workspace_allocator = workspace_allocator_.get();
     opt.num_threads = options_.num_threads;
     opt.lightmode = options_.lightmode;
     opt.use_fp16_storage = options_.use_fp16;
@@ -170,17 +182,32 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
 
-    // the default input size: valid for the family, and the graph runs at it
+    inference_thread_.reset(new InferenceThread(options_.num_threads == 1));
+
+    // The default input size: valid for the family, and the graph runs at it. One
+    // inference of a blank input tells the class count (and warms ncnn's pools).
     int w = 0, h = 0;
     input_size_for_call(w, h, 0, 0);
     priors_for(w, h);
+    int nw = 0, nh = 0;
+    network_size(family_, w, h, nw, nh); // the padded size, for families that pad
+    ncnn::Mat blank(nw, nh, 3);
+    blank.fill(0.f);
+    NetOutputs probe;
+    Timings unused;
+    run_network(blank, w, h, probe, unused);
+    num_score_columns_ = probe.view.num_classes;
+    if (config_.num_classes && config_.num_classes + 1 != num_score_columns_)
+        throw Error(param_path + ": the scores output '" + config_.scores_blob + "' has " + std::to_string(num_score_columns_)
+                    + " columns (background + " + std::to_string(num_score_columns_ - 1) + " face classes), but the model's class names list "
+                    + std::to_string(config_.num_classes) + " (facedge.json 'class_names')");
 }
 
 Detector::~Detector() = default;
 
 void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const
 {
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get());
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
     int nw = 0, nh = 0;
     network_size(family_, w, h, nw, nh);
     pad_bottom_right(in, nw, nh, config_.mean, config_.norm, input_allocator_.get());
@@ -241,37 +268,51 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
     return slot;
 }
 
-void Detector::run_network(const ncnn::Mat& input, int w, int h, RawResult& out, bool copy) const
+void Detector::run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const
 {
-    (void)copy;
     const auto priors = priors_for(w, h);
     const int n = (int)priors->size();
 
-    const auto t0 = Clock::now();
-    ncnn::Extractor ex = net_->create_extractor();
-    ex.set_light_mode(options_.lightmode);
-    if (ex.input(config_.input_blob.c_str(), input) != 0)
-        throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
-    ncnn::Mat scores, boxes, landmarks;
-    if (ex.extract(config_.scores_blob.c_str(), scores) != 0 || ex.extract(config_.boxes_blob.c_str(), boxes) != 0
-            || (!config_.landmarks_blob.empty() && ex.extract(config_.landmarks_blob.c_str(), landmarks) != 0))
+    bool failed = false;
+    inference_thread_->run([&] {
+        const auto t0 = Clock::now();
+        ncnn::Extractor ex = net_->create_extractor();
+        ex.set_light_mode(options_.lightmode);
+        if (ex.input(config_.input_blob.c_str(), input) != 0)
+            throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
+        failed = ex.extract(config_.scores_blob.c_str(), out.scores_mat) != 0 || ex.extract(config_.boxes_blob.c_str(), out.boxes_mat) != 0
+                 || (!config_.landmarks_blob.empty() && ex.extract(config_.landmarks_blob.c_str(), out.landmarks_mat) != 0);
+        timings.inference_ms = ms_since(t0);
+    });
+    if (failed)
         throw Error("ncnn inference failed at input size " + std::to_string(w) + "x" + std::to_string(h) + " (see ncnn's message above)");
-    out.timings.inference_ms = ms_since(t0);
 
-    const int classes = scores.w;
+    const int classes = out.scores_mat.w;
     if (classes < 2)
         throw Error("model output '" + config_.scores_blob + "' has " + std::to_string(classes) + " columns, expected background + face scores");
-    const float* s = mat_rows(scores, n, classes, config_.scores_blob, family_.name);
-    const float* b = mat_rows(boxes, n, 4, config_.boxes_blob, family_.name);
-    out.num_priors = n;
-    out.num_classes = classes;
-    out.scores.assign(s, s + (size_t)n * classes);
-    out.boxes.assign(b, b + (size_t)n * 4);
-    if (!config_.landmarks_blob.empty())
-    {
-        const float* l = mat_rows(landmarks, n, 2 * family_.num_landmarks, config_.landmarks_blob, family_.name);
-        out.landmarks.assign(l, l + (size_t)n * 2 * family_.num_landmarks);
-    }
+    if (num_score_columns_ && classes != num_score_columns_)
+        throw Error("model output '" + config_.scores_blob + "' has " + std::to_string(classes) + " columns at input size " + std::to_string(w) + "x"
+                    + std::to_string(h) + ", " + std::to_string(num_score_columns_) + " at the model's own");
+    out.view.num_priors = n;
+    out.view.num_classes = classes;
+    out.view.scores = mat_rows(out.scores_mat, n, classes, config_.scores_blob, family_.name);
+    out.view.boxes = mat_rows(out.boxes_mat, n, 4, config_.boxes_blob, family_.name);
+    out.view.landmarks = config_.landmarks_blob.empty()
+                             ? nullptr
+                             : mat_rows(out.landmarks_mat, n, 2 * family_.num_landmarks, config_.landmarks_blob, family_.name);
+}
+
+RawResult Detector::copy_raw(const NetOutputs& out) const
+{
+    RawResult r;
+    const RawOutputs& v = out.view;
+    r.num_priors = v.num_priors;
+    r.num_classes = v.num_classes;
+    r.scores.assign(v.scores, v.scores + (size_t)v.num_priors * v.num_classes);
+    r.boxes.assign(v.boxes, v.boxes + (size_t)v.num_priors * 4);
+    if (v.landmarks)
+        r.landmarks.assign(v.landmarks, v.landmarks + (size_t)v.num_priors * 2 * family_.num_landmarks);
+    return r;
 }
 
 RawResult Detector::infer(const ImageView& image, int input_width, int input_height) const
@@ -279,12 +320,15 @@ RawResult Detector::infer(const ImageView& image, int input_width, int input_hei
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
-    RawResult out;
+    Timings timings;
     const auto t0 = Clock::now();
     ncnn::Mat in;
     prepare_input(image, w, h, in);
-    out.timings.preprocess_ms = ms_since(t0);
-    run_network(in, w, h, out, true);
+    timings.preprocess_ms = ms_since(t0);
+    NetOutputs net;
+    run_network(in, w, h, net, timings);
+    RawResult out = copy_raw(net);
+    out.timings = timings;
     return out;
 }
 
@@ -298,8 +342,11 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
     int nw = 0, nh = 0;
     network_size(family_, w, h, nw, nh);
     pad_bottom_right(in, nw, nh, config_.mean, config_.norm);
-    RawResult out;
-    run_network(in, w, h, out, true);
+    NetOutputs net;
+    Timings timings;
+    run_network(in, w, h, net, timings);
+    RawResult out = copy_raw(net);
+    out.timings = timings;
     return out;
 }
 
@@ -314,16 +361,21 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
     priors_for(w, h); // shape check at this size
     ncnn::Mat in;
     prepare_input(image, w, h, in);
-    ncnn::Extractor ex = net_->create_extractor();
-    ex.set_light_mode(false); // keep every blob: several may be asked for
-    if (ex.input(config_.input_blob.c_str(), in) != 0)
-        throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
+    std::vector<ncnn::Mat> mats(names.size());
+    inference_thread_->run([&] {
+        ncnn::Extractor ex = net_->create_extractor();
+        ex.set_light_mode(false); // keep every blob: several may be asked for
+        if (ex.input(config_.input_blob.c_str(), in) != 0)
+            throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
+        for (size_t k = 0; k < names.size(); k++)
+            if (ex.extract(names[k].c_str(), mats[k]) != 0)
+                throw Error("ncnn could not compute blob '" + names[k] + "'");
+    });
     std::vector<Blob> blobs;
-    for (const std::string& name : names)
+    for (size_t k = 0; k < names.size(); k++)
     {
-        ncnn::Mat m;
-        if (ex.extract(name.c_str(), m) != 0)
-            throw Error("ncnn could not compute blob '" + name + "'");
+        const std::string& name = names[k];
+        const ncnn::Mat& m = mats[k];
         Blob b;
         b.name = name;
         b.dims = m.dims;
@@ -344,27 +396,21 @@ DetectResult Detector::detect(const ImageView& image, int input_width, int input
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
     DetectResult result;
-    RawResult raw;
 
     auto t0 = Clock::now();
     ncnn::Mat in;
     prepare_input(image, w, h, in);
     result.timings.preprocess_ms = ms_since(t0);
 
-    run_network(in, w, h, raw, false);
-    result.timings.inference_ms = raw.timings.inference_ms;
+    NetOutputs net;
+    run_network(in, w, h, net, result.timings);
+    in.release(); // back to the pool before decoding
 
     t0 = Clock::now();
     const auto priors = priors_for(w, h);
-    RawOutputs view;
-    view.scores = raw.scores.data();
-    view.num_classes = raw.num_classes;
-    view.boxes = raw.boxes.data();
-    view.landmarks = raw.landmarks.empty() ? nullptr : raw.landmarks.data();
-    view.num_priors = raw.num_priors;
-    result.num_landmarks = view.landmarks ? family_.num_landmarks : 0;
-    std::vector<Face> candidates = decode_faces(family_, *priors, view, options_.score_threshold, image.width, image.height);
-    result.faces = nms(candidates, options_.nms, options_.iou_threshold, options_.top_k, result.num_landmarks);
+    result.num_landmarks = net.view.landmarks ? family_.num_landmarks : 0;
+    std::vector<Face> candidates = decode_faces(family_, *priors, net.view, options_.score_threshold, image.width, image.height);
+    result.faces = nms(candidates, options_.nms, options_.iou_threshold, options_.top_k, result.num_landmarks, !options_.class_agnostic_nms);
     result.timings.postprocess_ms = ms_since(t0);
     return result;
 }

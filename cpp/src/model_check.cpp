@@ -244,6 +244,19 @@ private:
 
 const int kUnknown = -1;
 
+// The one table of layers whose output has their first input's shape (and so its
+// channel count), for both passes below: the channel pass over the .param and the
+// shape pass per input size. Layers with weights among them are checked by their own
+// rules first; layers not here end the passes along their branch.
+bool keeps_shape(const std::string& type)
+{
+    static const std::set<std::string> types = {
+        "ReLU", "Sigmoid", "Clip", "HardSwish", "HardSigmoid", "Swish", "Mish", "ELU", "TanH", "AbsVal", "Exp", "Log", "Power",
+        "UnaryOp", "Dropout", "Noop", "Split", "ShuffleChannel", "Cast", "Packing", "Softmax",
+        "BatchNorm", "Scale", "Bias", "PReLU", "Quantize", "Dequantize", "Requantize"};
+    return types.count(type) != 0;
+}
+
 // Checks one layer's parameters, consumes its weights from the .bin, and returns the
 // channel count of its first output where it is known (3-D feature maps only).
 int check_layer(const Context& ctx, const LayerLine& l, BinCursor& bin, const std::vector<int>& in_channels)
@@ -473,9 +486,7 @@ int check_layer(const Context& ctx, const LayerLine& l, BinCursor& bin, const st
                 return kUnknown; // broadcasting along another axis: stop tracking
         return best;
     }
-    static const std::set<std::string> same_channels = {"ReLU", "Sigmoid", "Clip", "HardSwish", "HardSigmoid", "Swish", "Mish", "ELU", "TanH", "AbsVal",
-                                                         "Exp", "Log", "Power", "UnaryOp", "Dropout", "Noop", "Split", "ShuffleChannel", "Cast", "Packing", "Softmax"};
-    if (same_channels.count(t))
+    if (keeps_shape(t))
         return c0;
     return kUnknown; // layout-changing layers (Reshape, Flatten, Slice, ...): stop tracking
 }
@@ -722,10 +733,7 @@ Shape infer_shape(const Context& ctx, const LayerLine& l, const std::vector<Shap
     }
     else
     {
-        static const std::set<std::string> same_shape = {"ReLU", "Sigmoid", "Clip", "HardSwish", "HardSigmoid", "Swish", "Mish", "ELU", "TanH", "AbsVal",
-                                                         "Exp", "Log", "Power", "UnaryOp", "Dropout", "Noop", "Split", "ShuffleChannel", "BatchNorm",
-                                                         "Scale", "Bias", "PReLU", "Quantize", "Dequantize", "Requantize", "Cast", "Packing"};
-        if (same_shape.count(t))
+        if (keeps_shape(t))
             return a;
         return out; // anything else: stop following this branch
     }

@@ -15,7 +15,7 @@ float iou(const Face& a, const Face& b)
     return uni > 0.f ? inter / uni : 0.f;
 }
 
-std::vector<Face> nms(const std::vector<Face>& faces, NmsKind kind, float iou_threshold, int top_k, int num_landmarks)
+std::vector<Face> nms(const std::vector<Face>& faces, NmsKind kind, float iou_threshold, int top_k, int num_landmarks, bool class_aware)
 {
     std::vector<Face> kept;
     std::vector<char> removed(faces.size(), 0);
@@ -34,7 +34,7 @@ std::vector<Face> nms(const std::vector<Face>& faces, NmsKind kind, float iou_th
             lm[k] = best.landmarks[k] * wsum;
         for (size_t j = i + 1; j < faces.size(); j++)
         {
-            if (removed[j] || iou(faces[i], faces[j]) <= iou_threshold)
+            if (removed[j] || (class_aware && faces[j].label != best.label) || iou(faces[i], faces[j]) <= iou_threshold)
                 continue;
             removed[j] = 1;
             if (kind == NmsKind::Blend)

@@ -1,6 +1,7 @@
 // A minimal test harness: TEST(name) { CHECK(...); } — no dependency beyond the
 // standard library, so the C++ core's tests build anywhere ncnn builds (also under
-// qemu for aarch64). main() prints "N passed, N failed" and exits non-zero on failure.
+// qemu for aarch64). SKIP("why") ends a test as skipped (reported as such, never as a
+// pass). main() prints "N passed, N failed, N skipped" and exits non-zero on failure.
 #pragma once
 
 #include <cmath>
@@ -27,12 +28,19 @@ struct Failure
     std::string message;
 };
 
+struct Skip
+{
+    std::string reason;
+};
+
 struct Register
 {
     Register(const char* name, std::function<void()> fn) { registry().push_back({name, fn}); }
 };
 
-std::string shared_dir(); // FACEDGE_SHARED or ../shared from the working directory; "" if absent
+// FACEDGE_SHARED or ../shared from the working directory; "" if absent. A FACEDGE_SHARED
+// that names no shared folder is a failure, not a skip: the tests were told where it is.
+std::string shared_dir();
 
 } // namespace facedge_test
 
@@ -42,6 +50,8 @@ std::string shared_dir(); // FACEDGE_SHARED or ../shared from the working direct
     static void name();                                                              \
     static facedge_test::Register FT_CAT(register_, name)(#name, name);              \
     static void name()
+
+#define SKIP(reason) throw facedge_test::Skip{reason}
 
 #define CHECK(cond)                                                                              \
     do                                                                                           \

@@ -104,3 +104,56 @@ TEST(blend_nms_averages_the_group_by_score)
     CHECK_NEAR(out[0].landmarks[0], 5.0, 1e-6);
     CHECK_NEAR(out[0].score, 0.75, 1e-7); // the best score, not an average
 }
+
+TEST(decode_takes_each_priors_best_face_class)
+{
+    // three columns: background, face, mask; the best non-background column wins
+    FamilySpec fam = find_family("ultraface-rfb");
+    std::vector<Prior> priors(4, Prior{0.5f, 0.5f, 0.1f, 0.1f});
+    float scores[] = {
+        0.1f, 0.3f, 0.6f,  // mask 0.6
+        0.1f, 0.7f, 0.2f,  // face 0.7
+        0.5f, 0.25f, 0.25f, // tie below the threshold: dropped
+        0.0f, std::nanf(""), 0.9f, // NaN face score does not hide the mask score
+    };
+    float boxes[16] = {0};
+    RawOutputs raw;
+    raw.scores = scores;
+    raw.num_classes = 3;
+    raw.boxes = boxes;
+    raw.num_priors = 4;
+    std::vector<Face> faces = decode_faces(fam, priors, raw, 0.5f, 10, 10);
+    CHECK(faces.size() == 3);
+    CHECK(faces[0].label == 2 && faces[0].score == 0.9f);
+    CHECK(faces[1].label == 1 && faces[1].score == 0.7f);
+    CHECK(faces[2].label == 2 && faces[2].score == 0.6f);
+    // a tie goes to the lower column
+    float tie[] = {0.f, 0.8f, 0.8f};
+    raw.scores = tie;
+    raw.num_priors = 1;
+    faces = decode_faces(fam, priors, raw, 0.5f, 10, 10);
+    CHECK(faces.size() == 1 && faces[0].label == 1);
+}
+
+TEST(nms_is_per_class_unless_class_agnostic)
+{
+    std::vector<Face> in = {face(0, 0, 10, 10, 0.9f), face(1, 0, 11, 10, 0.8f), face(0, 1, 10, 11, 0.7f)};
+    in[0].label = 1;
+    in[1].label = 2; // overlaps the first, another class
+    in[2].label = 1; // overlaps the first, same class
+    std::vector<Face> aware = nms(in, NmsKind::Hard, 0.3f, 0, 0, true);
+    CHECK(aware.size() == 2);
+    CHECK(aware[0].label == 1 && aware[0].score == 0.9f);
+    CHECK(aware[1].label == 2 && aware[1].score == 0.8f);
+    std::vector<Face> agnostic = nms(in, NmsKind::Hard, 0.3f, 0, 0, false);
+    CHECK(agnostic.size() == 1 && agnostic[0].label == 1);
+    // blending stays within the class too
+    std::vector<Face> blended = nms(in, NmsKind::Blend, 0.3f, 0, 0, true);
+    CHECK(blended.size() == 2);
+    CHECK_NEAR(blended[0].y1, 0.7 / 1.6, 1e-6); // faces 0 and 2 blended
+    CHECK(blended[1].x1 == 1.f);                // face 1 alone
+    // top_k <= 0: no limit; top_k counts every class
+    CHECK(nms(in, NmsKind::Hard, 0.95f, 0, 0).size() == 3);
+    CHECK(nms(in, NmsKind::Hard, 0.95f, -1, 0).size() == 3);
+    CHECK(nms(in, NmsKind::Hard, 0.95f, 2, 0).size() == 2);
+}

@@ -16,6 +16,8 @@ std::string shared_dir()
     const char* env = std::getenv("FACEDGE_SHARED");
     std::string dir = env ? env : "../shared";
     std::ifstream probe(dir + "/README.md");
+    if (!probe && env)
+        throw Failure{"FACEDGE_SHARED=" + dir + " holds no shared data folder (no README.md there)"};
     return probe ? dir : std::string();
 }
 
@@ -24,7 +26,7 @@ std::string shared_dir()
 int main(int argc, char** argv)
 {
     const std::string only = argc > 1 ? argv[1] : "";
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (const auto& t : facedge_test::registry())
     {
         if (!only.empty() && only != t.name)
@@ -34,6 +36,11 @@ int main(int argc, char** argv)
             t.fn();
             passed++;
             std::cout << "PASS " << t.name << "\n";
+        }
+        catch (const facedge_test::Skip& s)
+        {
+            skipped++;
+            std::cout << "SKIP " << t.name << ": " << s.reason << "\n";
         }
         catch (const facedge_test::Failure& f)
         {
@@ -46,6 +53,6 @@ int main(int argc, char** argv)
             std::cout << "FAIL " << t.name << ": unexpected exception: " << e.what() << "\n";
         }
     }
-    std::cout << passed << " passed, " << failed << " failed\n";
+    std::cout << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
     return failed ? 1 : 0;
 }

@@ -1,9 +1,15 @@
 """The host-side logic of the ARM checks (runs on any machine): the linker-map reading
 and the classification of the ISA audit, and the instruction-count arithmetic."""
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from facedge.bench import a72_insn_count, a72_isa_audit
+# The A72 tools are development tools in the checkout (bench/a72/), not in the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "a72"))
+import insn_count as a72_insn_count  # noqa: E402
+import isa_audit as a72_isa_audit  # noqa: E402
 
 NCNN = "/cache/ncnn/install/lib/libncnn.a"
 LIBGCC = "/usr/lib/gcc-cross/aarch64-linux-gnu/12/libgcc.a"

@@ -10,14 +10,17 @@
 #include "facedge/decode.h"
 #include "facedge/family.h"
 #include "facedge/image.h"
+#include "facedge/inference_thread.h"
 #include "facedge/model_check.h"
 #include "facedge/nms.h"
 #include "facedge/priors.h"
+#include "facedge/resample.h"
 
 namespace ncnn {
 class Net;
 class Mat;
 class PoolAllocator;
+class UnlockedPoolAllocator;
 }
 
 namespace facedge {
@@ -31,6 +34,12 @@ struct DetectorOptions
     float iou_threshold = 0.3f;
     int top_k = 750;      // most faces returned per image; <= 0: no limit
     NmsKind nms = NmsKind::Hard;
+    // NMS within each class (default, as a multi-class SSD's own predictor) or across
+    // all classes at once (one box per head whatever its class).
+    bool class_agnostic_nms = false;
+    // How frames are resampled to the input size (resample.h): area filtering for
+    // large downscales (Auto), or always bilinear / always area.
+    ResizeFilter resize = ResizeFilter::Auto;
     bool use_fp16 = true;  // fp16 storage/packing (and arithmetic where the CPU has it)
     bool use_int8 = true;  // run int8 layers of an int8 model as int8 (else float)
     bool lightmode = true; // free intermediate blobs as soon as they are consumed
@@ -52,6 +61,9 @@ struct ModelConfig
     std::string scores_blob;
     std::string boxes_blob;
     std::string landmarks_blob; // empty: no landmarks
+    // Face classes the model's facedge.json names (the scores output has one column
+    // more, background); 0: whatever the model has. Checked when the model loads.
+    int num_classes = 0;
 
     // The family's defaults (bare ncnn files such as the upstream ULFD models).
     static ModelConfig defaults_for(const std::string& family);
@@ -70,6 +82,8 @@ struct DetectResult
     int num_landmarks = 0;
     Timings timings;
 };
+
+struct NetOutputs; // the network's output tensors of one call (detector.cpp)
 
 // Raw network outputs for one input, for tests, calibration and benchmarks.
 // A named intermediate blob: shape as ncnn holds it (dims 1..3: w, h, c) and values.
@@ -99,7 +113,10 @@ public:
     Detector(const Detector&) = delete;
     Detector& operator=(const Detector&) = delete;
 
-    // Thread-safe: concurrent calls share the network and the prior cache.
+    // Thread-safe: concurrent calls share the network and the prior cache. Their
+    // inferences run one at a time on the Detector's inference thread (see
+    // inference_thread.h), so a Detector never has more than num_threads threads
+    // busy in ncnn; preprocessing and decoding run on the callers' threads.
     // input_width/height override the input size for this call (0: the options').
     DetectResult detect(const ImageView& image, int input_width = 0, int input_height = 0) const;
 
@@ -123,26 +140,38 @@ public:
     const std::vector<std::string>& layer_types() const { return layer_types_; }
     const std::vector<std::string>& blob_names() const { return model_check_.blob_names; }
     int int8_layer_count() const { return int8_layer_count_; }
+    // Columns of the scores output: background + face classes.
+    int num_score_columns() const { return num_score_columns_; }
 
 private:
     void input_size_for_call(int& w, int& h, int override_w, int override_h) const;
     std::shared_ptr<const std::vector<Prior> > priors_for(int w, int h) const;
-    void run_network(const ncnn::Mat& input, int w, int h, RawResult& out, bool copy) const;
+    // Inference on the inference thread; returns the output tensors (no copies) and
+    // checks their shapes against the priors.
+    void run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const;
+    RawResult copy_raw(const NetOutputs& out) const;
     // resized, normalized and (for a padding family) padded network input
     void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const;
 
     FamilySpec family_;
     ModelConfig config_;
     DetectorOptions options_;
-    std::unique_ptr<ncnn::Net> net_;
-    std::vector<unsigned char> bin_data_; // ncnn references fp32 weights in place
     // Input tensors are recycled between calls instead of allocated (about 1 MB at
     // 320x240). ncnn's PoolAllocator is thread-safe.
     std::unique_ptr<ncnn::PoolAllocator> input_allocator_;
+    // ncnn's blobs and scratch memory. Ours rather than the Net's own pools: ncnn
+    // clones every output taken from its own pool, and outputs from this one are
+    // decoded in place. Scratch is used by the inference thread only, so unlocked.
+    std::unique_ptr<ncnn::PoolAllocator> blob_allocator_;
+    std::unique_ptr<ncnn::UnlockedPoolAllocator> workspace_allocator_;
+    std::unique_ptr<ncnn::Net> net_; // after the allocators: destroyed before them
+    std::vector<unsigned char> bin_data_; // ncnn references fp32 weights in place
     ModelCheckResult model_check_;
     std::string param_name_;
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
+    int num_score_columns_ = 0;
+    std::unique_ptr<InferenceThread> inference_thread_;
     mutable std::mutex priors_mutex_;
     mutable std::map<std::pair<int, int>, std::shared_ptr<const std::vector<Prior> > > priors_cache_;
 };

@@ -20,7 +20,11 @@ enum class NmsKind
 float iou(const Face& a, const Face& b);
 
 // `faces` must be sorted by descending score. Returns at most top_k faces (top_k <= 0:
-// no limit), in descending score order.
-std::vector<Face> nms(const std::vector<Face>& faces, NmsKind kind, float iou_threshold, int top_k, int num_landmarks);
+// no limit), in descending score order. class_aware: a face suppresses (or blends
+// with) only faces of its own label, as a multi-class SSD's own predictor does, so a
+// masked and an unmasked face on one head both survive to be told apart by score;
+// otherwise every label competes in one group.
+std::vector<Face> nms(const std::vector<Face>& faces, NmsKind kind, float iou_threshold, int top_k, int num_landmarks,
+                      bool class_aware = true);
 
 } // namespace facedge

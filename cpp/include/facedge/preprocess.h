@@ -1,13 +1,20 @@
-// Pixels to network input in one pass: bilinear resize, channel order, (x - mean) * norm.
+// Pixels to network input in one pass: resampling, channel order, (x - mean) * norm.
 //
-// The resize is ncnn's own bilinear (NEON-optimized on ARM), so the network sees
-// exactly what ncnn's from_pixels_resize would give it. What follows it is one pass
-// instead of ncnn's two (from_pixels, then substract_mean_normalize, which also builds
-// a Scale layer on every call), and the buffers are reused between calls.
+// Fused and row by row: for each output row the source rows it needs are blended
+// vertically in 8-bit fixed point (uint16 accumulators), the picked channels are
+// widened to float, and a horizontal pass writes the normalized row straight into
+// the network's float planes. No resized image is ever stored, each source pixel a
+// filter uses is read once per output row, and the buffers (one source row wide)
+// stay in L1. Large downscales use area filtering (see ResizeFilter): bilinear
+// there reads 2 of every N pixels and aliases.
+//
+// At the network's own size nothing is resampled: each pixel becomes
+// pixel * norm - mean * norm, exactly as ncnn's from_pixels + substract_mean_normalize.
 #pragma once
 
 #include "facedge/family.h"
 #include "facedge/image.h"
+#include "facedge/resample.h"
 
 namespace ncnn {
 class Mat;
@@ -19,7 +26,7 @@ namespace facedge {
 // out: a 3 x height x width float32 ncnn::Mat, created here from `allocator` (null:
 // the default one).
 void resize_normalize(const ImageView& image, PixelOrder order, const float mean[3], const float norm[3], int width, int height, ncnn::Mat& out,
-                      ncnn::Allocator* allocator = nullptr);
+                      ncnn::Allocator* allocator = nullptr, ResizeFilter filter = ResizeFilter::Auto);
 
 // For families that pad (FamilySpec::pad_multiple): `in` placed at the top-left of a
 // 3 x net_height x net_width Mat, the rest filled with what a black pixel becomes
