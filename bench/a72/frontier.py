@@ -31,9 +31,14 @@ import sys
 import time
 from pathlib import Path
 
-from facedge.base.errors import FacedgeError
+# Run from the repository root: `bench` is found there, but its facedge/ source folder
+# must not shadow the installed facedge (whose facedge.bench, facedge.base this uses).
+_ROOT = Path(__file__).resolve().parents[2]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
 
-from . import frontier_report
+from facedge.base.errors import FacedgeError  # noqa: E402
+
+from . import frontier_report  # noqa: E402
 
 SIZES = ((160, 120), (320, 240), (480, 360), (640, 480))
 THREADS = (1, 4)
