@@ -122,7 +122,10 @@ def _version(dist_names):
     return None
 
 
-def describe() -> dict:
+def describe(kernels=None) -> dict:
+    """The machine record. kernels: ncnn's kernel variants in facedge's build
+    (facedge.runtime.detector.build_info()["kernels"], which callers above this
+    layer pass in), recorded as "facedge_kernels"."""
     info = _cpuinfo()
     features = _features(info)
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -130,6 +133,7 @@ def describe() -> dict:
     machine = {
         "cpu": _cpu_model(info), "arch": platform.machine(), "features": features,
         "int8_dot_product": sorted(INT8_DOT & set(features)),
+        "facedge_kernels": kernels,
         "virtual_machine": "hypervisor" in features or None,
         "cores": os.cpu_count(), "cores_allowed": allowed, **_frequency(),
         "board": board, "board_revision": info.get("Revision") if board else None,
@@ -142,9 +146,20 @@ def describe() -> dict:
     return machine
 
 
+# ncnn's kernel variants that do int8 dot products (facedge._core.build_info())
+INT8_DOT_KERNELS = {"avx_vnni", "avx512_vnni", "asimddp"}
+
+
 def int8_note(machine: dict):
-    """Why int8 may not beat fp32 here, or None where the CPU has int8 dot products."""
+    """Why int8 may not beat fp32 here, or None where int8 dot-product kernels run.
+    machine: describe()'s record; its "facedge_kernels" (when present) says whether
+    facedge's ncnn build has the dot-product kernels the CPU could run."""
+    kernels = machine.get("facedge_kernels")
     if machine.get("int8_dot_product"):
+        if kernels is not None and not any(k["runs"] for k in kernels if k["variant"] in INT8_DOT_KERNELS):
+            return (f"this CPU has int8 dot products ({'/'.join(machine['int8_dot_product'])}) but facedge's ncnn build "
+                    "has no kernels for them (an ncnn of your own, given with ncnn_DIR?): int8 convolutions widen to "
+                    "16-bit multiply-adds")
         return None
     arch = machine.get("arch") or ""
     if arch in ("aarch64", "arm64", "armv7l"):

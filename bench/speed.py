@@ -112,7 +112,9 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
         _note(n)
 
     defaults = default_options()  # facedge's, for every runtime
-    machine = machine_info.describe()
+    from facedge.runtime.detector import kernel_variants
+
+    machine = machine_info.describe(kernel_variants())
     before = machine_info.thermal()
     with tempfile.TemporaryDirectory(prefix="facedge-bench-") as folder:
         settings = {"frames": _frames(image_path, [tuple(j["model"]["input_size"]) for j in jobs], folder),
@@ -129,6 +131,10 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
     if int8_note:
         notes.append(f"int8: {int8_note}")
 
+    from facedge.bench.board_estimates import estimates
+
+    boards, board_notes = estimates(models)
+    notes += board_notes
     versus, overhead = tables.ratios(records)
     report = {
         "schema": tables.SCHEMA, "command": command_line(),
@@ -142,6 +148,7 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
                      "onnxruntime": "intra_op_num_threads=N, inter_op_num_threads=1, sequential, all graph optimizations",
                      "openmp_library": openmp},
         "records": tables.sort_records(records), "ratios": versus, "overhead": overhead, "notes": notes,
+        "board_estimates": boards,
     }
     return report
 
@@ -150,6 +157,10 @@ def print_report(report):
     print(_header(report["machine"], report["thermal"]["before"], report["thermal"]["after"]))
     print(_how(report["settings"]) + "\n")
     print(tables.format_report(report))
+    if report.get("board_estimates"):
+        from facedge.bench.board_estimates import format_estimates
+
+        print("\n" + format_estimates(report["board_estimates"]))
     if report["notes"]:
         print("\nnotes:\n" + "\n".join(f"  {n}" for n in report["notes"]))
 

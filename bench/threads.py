@@ -101,6 +101,7 @@ def main(argv=None):
 
     import facedge
     from facedge.bench.machine import describe
+    from facedge.runtime.detector import kernel_variants
     from facedge.base.sample_photos import bench_photo
     from facedge.base.sizes import parse_size
 
@@ -122,7 +123,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"model": name, "threads": args.threads, "frame": [fw, fh], "seconds": args.seconds,
-                       "machine": describe(), "results": {str(k): v for k, v in results.items()}}, f, indent=2)
+                       "machine": describe(kernel_variants()), "results": {str(k): v for k, v in results.items()}}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
     facedge quantize FP32_MODEL_DIR [-o OUT] [--calib DIR|LIST] [--calib-count N]
                      [--calib-method kl|aciq|percentile|minmax|eq] [--keep-fp32 auto|none|LAYER,...]
                      [--eval DIR | --no-eval] [--table FILE] [--threads N] [--json]
+                     [--target pi4|pi5|this-machine] [--float-order sensitivity|cycles] [--bias-correction]
 """
 
 from __future__ import annotations
 
 import json
 
+from facedge.calibration.costs import DEFAULT_TARGET, TARGET_NAMES
 from facedge.calibration.mixed import DEFAULT_MAX_AP_LOSS
 from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
 from facedge.calibration.scales import METHODS
@@ -41,6 +43,15 @@ def configure_parser(p):
     p.add_argument("--table", metavar="FILE", help="apply this ncnn calibration table instead of calibrating")
     p.add_argument("--threads", type=int, metavar="N", help="worker threads (default: CPU cores, at most 4); "
                                                              "the results do not depend on it")
+    p.add_argument("--target", default=DEFAULT_TARGET, metavar="|".join(TARGET_NAMES),
+                   help="the board the int8 model is for: its cost table (Cortex-A72 for pi4, A76 for pi5) gives the "
+                        f"report's estimated milliseconds there (default {DEFAULT_TARGET})")
+    p.add_argument("--float-order", choices=("sensitivity", "cycles"), default="sensitivity",
+                   help="with --keep-fp32 auto: float the most sensitive layers first (default; measured fastest by "
+                        "the A72 timing model) or rank them by accuracy lost per cycle saved on --target")
+    p.add_argument("--bias-correction", action="store_true",
+                   help="correct the mean output shift int8 weights cause (off by default: on RFB-320 it raised "
+                        "agreement with fp32 but not WIDER AP)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -49,7 +60,8 @@ def run(args) -> int:
 
     report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
                       keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
-                      threads=args.threads, max_ap_loss=args.max_ap_loss)
+                      threads=args.threads, max_ap_loss=args.max_ap_loss, target=args.target,
+                      float_order=args.float_order, bias_correction=args.bias_correction)
     if args.json:
         print(json.dumps(report))
     else:

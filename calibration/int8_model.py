@@ -62,11 +62,27 @@ def build_int8_model(fp32: NcnnModel, scales: dict, protected_blobs=()) -> tuple
         q = quantize_weights(weight.values, s.weight)
         layer.chunks[layer.chunks.index(weight)] = Chunk("weight", True, tagged_int8(q), q)
         layer.set_param(8, INT8_SCALE_TERM[layer.type])
+        if getattr(s, "bias_delta", None) is not None:
+            _add_to_bias(layer, weight, s.bias_delta)
         layer.chunks.append(Chunk("weight scales", False, raw_fp32(s.weight), s.weight.copy()))
         layer.chunks.append(Chunk("input scale", False, raw_fp32([s.input]), np.array([s.input], np.float32)))
     requantized = _fuse_requantize(model, scales, set(protected_blobs))
     _store_fp16(model)
     return model, {"fused_activations": fused, "requantized": requantized}
+
+
+def _add_to_bias(layer, weight_chunk, delta):
+    """bias += delta (bias correction); a layer without bias gets one."""
+    delta = np.asarray(delta, np.float32)
+    bias = layer.chunk("bias")
+    flag = 1 if layer.type == "InnerProduct" else 5
+    if bias is None:
+        layer.set_param(flag, 1)
+        values = delta.copy()
+        layer.chunks.insert(layer.chunks.index(layer.chunk("weight")) + 1, Chunk("bias", False, raw_fp32(values), values))
+        return
+    values = (bias.values.astype(np.float32) + delta).astype(np.float32)
+    layer.chunks[layer.chunks.index(bias)] = Chunk("bias", False, raw_fp32(values), values)
 
 
 def _fuse_requantize(model: NcnnModel, scales: dict, protected: set) -> list:

@@ -15,6 +15,15 @@ about 0.015 for one face ranked differently and cannot choose layers (measured o
 ULFD RFB-320: every-layer int8 models gave Easy deltas from -0.014 to +0.015 between
 calibration methods whose ranked agreement differed by 0.02).
 
+With `--float-order cycles` and the target board's cost table (costs.py), the layers
+are ranked instead by accuracy lost per cycle saved (not the default: the table still
+underprices int8 layers isolated between float ones, bench/RESULTS.md). Layers whose int8 form saves nothing on the board
+(the model with the layer in float costs no more, boundary passes included) go float
+first and for free; the others are ranked by sensitivity over what keeping them
+int8 saves, and the bisection takes as many of them as the budget needs (all of
+them is the fp32 model: the budget is always met, and where that takes most of the
+model the report shows int8 does not pay).
+
 All runs are single-threaded per image and combined in image order: the choice is
 the same on every run.
 """
@@ -99,14 +108,40 @@ class FloatChoice:
     loss: float  # the ranked-agreement AP loss with `kept` in float
 
 
-def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS) -> FloatChoice:
-    """The fewest most-sensitive layers to leave in float for the ranked-agreement AP
-    loss to be at most the target. The loss falls (nearly) monotonically as layers go
-    float, so a bisection over their count finds it in a few trials."""
-    ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
-    limit = int(len(ranked) * MAX_FLOAT_FRACTION)
+def cost_ranking(scales: dict, sensitivity: dict, cost_of) -> tuple:
+    """(free, ranked): `free` are the layers int8 saves nothing on (floating them costs
+    no time on the board, boundary passes included, and removes their error), found
+    again after each round as floating some changes what the others save; `ranked`
+    are the rest, by sensitivity per unit saved, the most float-worthy first.
+    cost_of(float_names) -> the estimated model cost."""
+    free = []
+    while True:
+        base = cost_of(tuple(free))
+        saving = {n: cost_of((*free, n)) - base for n in scales if n not in free}
+        more = [n for n in saving if saving[n] <= 0]
+        if not more:
+            break
+        free += sorted(more, key=lambda n: -sensitivity[n])
+    ranked = sorted(saving, key=lambda n: -sensitivity[n] / saving[n])
+    return free, ranked
+
+
+def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS,
+                        ranked=None, free=()) -> FloatChoice:
+    """The fewest layers, taken in `ranked` order (default: most sensitive first), to
+    leave in float, besides the `free` ones, for the ranked-agreement AP loss to be at
+    most the target. The loss falls (nearly) monotonically as layers go float, so a
+    bisection over their count finds it in a few trials. Without `free` (the
+    sensitivity order) at most half the layers go float; with it (the cost order)
+    any number of the ranked ones may: every float layer then buys accuracy at the
+    least time."""
+    if ranked is None:
+        ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
+    free = list(free)
+    ranked = free + [n for n in ranked if n not in free]
+    limit = len(ranked) if free else int(len(ranked) * MAX_FLOAT_FRACTION)
     tried = {}
-    most = 2 + max(limit, 1).bit_length()  # trials a bisection can take
+    most = 3 + max(limit, 1).bit_length()  # trials a bisection can take
     bar = iter(progress(range(most), total=most, desc="calibration: mixed precision"))
 
     def error(k):
@@ -117,18 +152,25 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
             tried[k] = ranked_loss(det, ref, threads)
         return tried[k]
 
-    if error(0) <= target:
-        best = 0
+    start = len(free)
+    if error(start) <= target:
+        best = start
     elif error(limit) > target:
         best = None
     else:
-        lo, hi = 0, limit  # error(lo) > target >= error(hi)
+        lo, hi = start, limit  # error(lo) > target >= error(hi)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if error(mid) <= target else (mid, hi)
         best = hi
     for _ in bar:  # finish the progress line
         pass
+    if best is None and free:
+        # not even every layer in float meets it (fp16 weight storage and equalization move the
+        # float model too): the lowest loss tried that leaves int8 layers, or half the layers
+        half = max(start, int(len(ranked) * MAX_FLOAT_FRACTION))
+        error(half)
+        limit = min((k for k in tried if k < len(ranked)), key=lambda k: (tried[k], k))
     steps = [(k, round(tried[k], 6)) for k in sorted(tried)]
     if best is None:
         return FloatChoice(ranked[:limit], target, False, steps, tried[limit])

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from facedge.calibration import evaluate, mixed
 from facedge.calibration.equalize import equalize as equalize_ranges
 from facedge.calibration.graph import fuse_activations, quantizable_layers
@@ -31,6 +33,7 @@ from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.report import write_reports
 from facedge.calibration.scales import METHODS, scale_from_threshold, threshold_for, weight_scales
 from facedge.calibration.compare import Agreement
+from facedge.calibration.costs import DEFAULT_TARGET, CostTable, ModelCosts, blob_shapes_of, resolve_target
 from facedge.calibration.stats import collect, ordered_map
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import TrialModels, write_model_dir
@@ -38,6 +41,7 @@ from facedge.base.errors import FacedgeError
 from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_info, resolve_model
 
 DEFAULT_COUNT = 200
+FLOAT_ORDERS = ("sensitivity", "cycles")
 DEFAULT_METHOD = "percentile"
 TABLE_FILE = "model.table"
 SIMILARITY_IMAGES = 8
@@ -63,6 +67,17 @@ class _Job:
     threads: int
     max_ap_loss: float
     equalize: bool
+    bias_correction: bool
+    target: str  # --target as given (pi4, pi5, this-machine)
+    float_order: str  # sensitivity | cycles
+    costs: object  # costs.ModelCosts of this model on the target's CPU
+
+    def cost_of(self, model, scales, float_names=()) -> float:
+        """Estimated units on the target of `model` with every layer of `scales` int8 but float_names."""
+        q = {n: s for n, s in scales.items() if n not in set(float_names)}
+        if not q:
+            return self.costs.estimate(None).total
+        return self.costs.estimate(build_int8_model(model, q, self.protected)[0]).total
 
     @property
     def protected(self):
@@ -70,7 +85,8 @@ class _Job:
 
 
 def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
-             eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True) -> dict:
+             eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True,
+             bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> dict:
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
@@ -84,16 +100,29 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     existing ncnn calibration table to apply instead of calibrating. threads: worker
     threads for measuring (default: CPU count, at most 4); results do not depend on it.
     equalize: rescale layer pairs so activation channels span similar ranges first
-    (equalize.py; not with a given table, which describes the model as it is)."""
+    (equalize.py; not with a given table, which describes the model as it is).
+    bias_correction: cancel the mean output shift int8 weights cause (bias_correction.py);
+    off by default: on RFB-320 it raised agreement with fp32 but not WIDER AP.
+    target: the board the model is for (pi4, pi5, this-machine): its cost table
+    (costs.py) ranks the layers for mixed precision by accuracy lost per cycle saved,
+    and the report estimates fp32 and int8 milliseconds there.
+    float_order: how `keep_fp32="auto"` ranks the layers: "sensitivity" (the most
+    sensitive first; the default: its models measured fastest by the A72 timing model)
+    or "cycles" (by accuracy lost per cycle saved on the target, from its cost table)."""
     started = time.monotonic()
-    job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize)
+    job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
+                 bias_correction, target, float_order)
     with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
         return _run(job, Path(scratch), started)
 
 
-def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize) -> _Job:
+def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
+           bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> _Job:
     """Everything that can be refused, refused before the long part starts."""
     threads = _threads(threads)
+    if float_order not in FLOAT_ORDERS:
+        raise FacedgeError(f"--float-order: expected one of {', '.join(FLOAT_ORDERS)}, got {float_order!r}")
+    cpu = resolve_target(target)
     if method not in METHODS:
         raise FacedgeError(f"--calib-method: expected one of {', '.join(METHODS)}, got {method!r}")
     if not 0.0 < float(max_ap_loss) < 1.0:
@@ -113,8 +142,36 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     float_mode, float_names = _keep_fp32(keep_fp32, qlayers)
     calib_set = find_calibration_set(calib, count)
     wider_root = _eval_root(eval_dir)
-    return _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
-                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize))
+    costs = _model_costs(fp32_dir, fp32, info, CostTable.load(cpu))
+    job = _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
+               float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize),
+               bool(bias_correction), target, float_order, costs)
+    _check_worth_quantizing(job)
+    return job
+
+
+def _model_costs(fp32_dir, fp32, info, table):
+    fused = fp32.copy()
+    fuse_activations(fused, set(info.outputs.values()))
+    names = {t for layer in fused.layers if layer.type not in ("Input",) for t in (*layer.bottoms, *layer.tops)}
+    return ModelCosts(table, fused, blob_shapes_of(fp32_dir, sorted(names)), set(info.outputs.values()))
+
+
+def _check_worth_quantizing(job):
+    """Refuses a model none of whose layers is cheaper in int8 on the target, whatever
+    the scales (costs depend only on which layers are int8): neither the all-int8
+    model nor any model with a single int8 layer beats fp32 there."""
+    dummy = {q.name: LayerScales(np.ones(q.groups, np.float32), np.float32(1.0)) for q in job.qlayers}
+    base = job.cost_of(job.fp32, dummy)
+    fp32_cost = job.costs.estimate(None).total
+    if base < fp32_cost:
+        return
+    if any(job.cost_of(job.fp32, {n: s}) < fp32_cost for n, s in dummy.items()):
+        return
+    t = job.costs.table
+    raise FacedgeError(f"{job.fp32_dir}: no layer is worth quantizing for --target {job.target} ({t.cpu}): "
+                       f"the all-int8 model is estimated at {t.ms(base):.2f} ms against fp32's {t.ms(fp32_cost):.2f} ms "
+                       "and no layer is cheaper in int8 on its own; use the fp32 model, or another --target")
 
 
 def _run(job: _Job, scratch: Path, started: float) -> dict:
@@ -143,24 +200,33 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
         stats = collect(measure, job.calib_set.paths, sorted({q.source for q in job.qlayers}), job.threads,
                         histograms=job.method in ("kl", "percentile", "eq"))
         scales, stats_json = _calibrate(fp32, job.qlayers, stats, job.method, measure, job.protected)
+        if job.bias_correction:
+            _correct_biases(fp32, job.qlayers, stats, scales)
     if not stats.used:
         raise FacedgeError(f"--calib {job.calib_set.source}: none of the {len(job.calib_set.paths)} chosen images could be read")
     timings["statistics"] = time.monotonic() - t
 
     # 2. mixed precision
     t = time.monotonic()
-    sensitivity, choice, float_names = None, None, job.float_names
+    sensitivity, choice, float_names, order = None, None, job.float_names, None
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
         ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
         ref = mixed.Reference.measure(original, images, job.threads, ranked)
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
-            choice = mixed.choose_float_layers(trials, scales, sensitivity, ref.subset(mixed.CHECK_IMAGES), job.threads,
-                                               job.max_ap_loss)
+            check = ref.subset(mixed.CHECK_IMAGES)
+            if job.float_order == "sensitivity":
+                choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
+                order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}
+            else:
+                choice, order = _by_cycles(job, fp32, trials, scales, sensitivity, check)
         float_names = choice.kept
     quantized = {n: s for n, s in scales.items() if n not in set(float_names)}
     if not quantized:
+        if job.float_mode == "auto":
+            raise FacedgeError(f"{job.fp32_dir}: int8 cannot lose at most --max-ap-loss {job.max_ap_loss} here without "
+                               "every layer in float: use the fp32 model, or allow more loss")
         raise FacedgeError("every quantizable layer is kept in float (--keep-fp32): the int8 model would have no int8 layer")
     timings["mixed_precision"] = time.monotonic() - t
 
@@ -170,6 +236,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
                 "calibration_images": job.calib_set.to_json(),
                 "images_used": len(stats.used), "images_unreadable": len(stats.unreadable),
                 "keep_fp32": job.float_mode, "float_layers": list(float_names),
+                "bias_correction": job.bias_correction and job.given_table is None,
                 "max_ap_loss": job.max_ap_loss if job.float_mode == "auto" else None,
                 "table_sha256": hashlib.sha256(table_text(quantized).encode()).hexdigest()}
     if job.table_path is not None:
@@ -197,8 +264,9 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             "settings": settings,
             "unreadable_images": [str(p) for p in stats.unreadable],
             "layers": _layer_rows(job.qlayers, scales, quantized, stats_json, sensitivity, report.pop("similarity")),
+            "target": _target_report(job, int8_model),
             "mixed_precision": None if choice is None else {"max_ap_loss": choice.target, "met": choice.met,
-                                                             "ap_loss": round(choice.loss, 6),
+                                                             "ap_loss": round(choice.loss, 6), "order": order,
                                                              "float_layers": choice.kept, "steps": choice.steps},
             "graph": {"fused_activations": len(graph_notes["fused_activations"]),
                       "requantized_layers": len(graph_notes["requantized"])},
@@ -209,6 +277,43 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _by_cycles(job, fp32, trials, scales, sensitivity, check):
+    """--float-order cycles: the layers int8 saves nothing on first, then by accuracy lost
+    per cycle saved (mixed.cost_ranking)."""
+    free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
+    choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked, free)
+    order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
+    if not choice.met or len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
+        # a layer that saves much but alone breaks the budget ranks last by error per cycle and
+        # drags everything before it into float: try the sensitivity order too, after the free
+        # layers, and keep the cheaper model that meets the budget (the lower loss when neither does)
+        by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
+        other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, by_error, free)
+        cheaper = job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept)
+        if (other.met and (cheaper or not choice.met)) or (not choice.met and other.loss < choice.loss):
+            choice = other
+            order = {"by": "sensitivity, after the free layers (better here than by error per cycle)",
+                     "free": free, "ranked": by_error}
+    return choice, order
+
+
+PAYS_BELOW = 0.97  # int8 / fp32 estimated time below which int8 is worth its accuracy cost
+
+
+def _target_report(job, int8_model) -> dict:
+    fp32 = job.costs.estimate(None)
+    int8 = job.costs.estimate(int8_model)
+    r1, r4 = int8.total / fp32.total, int8.total_4 / fp32.total_4
+    t = job.costs.table
+    return {"board": job.target, "cpu": t.cpu, "unit": t.unit, "clock_ghz": t.clock_ghz,
+            "cycles_per_unit": t.cycles_per_unit, "source": t.source,
+            "fp32_ms": {"1": round(t.ms(fp32.total), 3), "4": round(t.ms(fp32.total_4), 3)},
+            "int8_ms": {"1": round(t.ms(int8.total), 3), "4": round(t.ms(int8.total_4), 3)},
+            "ratio": {"1": round(r1, 4), "4": round(r4, 4)}, "pays": min(r1, r4) < PAYS_BELOW,
+            "fallbacks": {**fp32.fallbacks, **int8.fallbacks}, "layers": int8.to_json()["layers"],
+            "fp32_layers": fp32.to_json()["layers"]}
 
 
 def _threads(threads):
@@ -298,6 +403,15 @@ def _calibrate(fp32, qlayers, stats, method, detector, protected):
             scales[name].input = s
             rows[name]["threshold"] = 127.0 / float(s)
     return scales, rows
+
+
+def _correct_biases(fp32, qlayers, stats, scales):
+    from facedge.calibration.bias_correction import weight_error_shift
+
+    for q in qlayers:
+        s = scales[q.name]
+        s.bias_delta = weight_error_shift(q.type, q.weights(fp32), q.num_output, q.groups, s.weight,
+                                          stats.blobs[q.source].channel_mean)
 
 
 def _measure(job: _Job, int8_dir, int8_model, layer_reference, stats) -> dict:

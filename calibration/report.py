@@ -54,6 +54,22 @@ def _ms(v):
     return "n/a" if v is None else f"{v:.2f} ms"
 
 
+def _target_section(t) -> list:
+    if not t:
+        return []
+    out = ["", f"### Estimated on the target board: {t['board']} ({t['cpu']} at {t['clock_ghz']} GHz)", "",
+           f"From facedge's cost table for the {t['cpu']} ({t['unit']}; {t['source']}), not timed:", "",
+           "| | 1 thread | 4 threads |", "|---|---|---|",
+           f"| fp32 | {t['fp32_ms']['1']:.2f} ms | {t['fp32_ms']['4']:.2f} ms |",
+           f"| int8 | {t['int8_ms']['1']:.2f} ms | {t['int8_ms']['4']:.2f} ms |",
+           f"| int8 / fp32 | {t['ratio']['1']:.3f} | {t['ratio']['4']:.3f} |", ""]
+    if not t["pays"]:
+        out.append(f"int8 does not pay on {t['board']}: use the fp32 model there.")
+    for missing, used in sorted(t.get("fallbacks", {}).items()):
+        out.append(f"The table has no '{missing}' layers: priced as '{used}'.")
+    return out
+
+
 def markdown(r: dict) -> str:
     s = r["settings"]
     m = r["model"]
@@ -67,12 +83,14 @@ def markdown(r: dict) -> str:
              + f"; keep-fp32 {s['keep_fp32']}",
              f"- graph: {r['graph']['fused_activations']} activations fused into the layer before, "
              f"{r['graph']['requantized_layers']} layers requantize into the next",
-             f"- sizes: fp32 {r['sizes_bytes']['fp32']:,} bytes, int8 {r['sizes_bytes']['int8']:,} bytes"]
+             f"- sizes: fp32 {r['sizes_bytes']['fp32']:,} bytes, int8 {r['sizes_bytes']['int8']:,} bytes",
+             f"- bias correction: {'on' if s.get('bias_correction') else 'off'}"]
     mp = r.get("mixed_precision")
     if mp:
         lines.append(f"- mixed precision: at most {mp['max_ap_loss']} AP lost against fp32's own detections on the "
                      f"calibration images: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
                      "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"]))
+    lines += _target_section(r.get("target"))
     a = r["agreement"]
     lines += ["", "### fp32 vs int8 on the calibration images", "",
               f"Faces at score >= {a['score_threshold']} (the runtime's default), matched at IoU >= {a['iou_threshold']}: "

@@ -3,7 +3,8 @@ runtime (facedge.Detector.extract_blobs: facedge's own preprocessing, ncnn's own
 kernels).
 
 Two passes over the images, as the histogram needs the range first: (1) per blob
-the largest |x|, the sums of |x| and x^2 and the element count; (2) a 2048-bin
+the largest |x|, the sum of |x|, the element count and the per-channel sums (their
+means drive bias correction); (2) a 2048-bin
 histogram of the non-zero |x| over [0, absmax]. Each image runs on a single-threaded
 ncnn extractor and the per-image results are combined in image order (counts are
 integers, the range a maximum, the sums added in order), so the statistics are
@@ -30,6 +31,12 @@ class BlobStats:
     count: int = 0  # elements seen, zeros included
     nonzero: int = 0
     histogram: np.ndarray = field(default_factory=lambda: np.zeros(HISTOGRAM_BINS, dtype=np.int64))
+    channel_sum: np.ndarray | None = None  # per channel, over every image and position (bias correction)
+    channel_count: int = 0  # positions per channel summed
+
+    @property
+    def channel_mean(self):
+        return None if self.channel_sum is None or not self.channel_count else self.channel_sum / self.channel_count
 
     def to_json(self):
         return {"absmax": float(self.absmax), "mean_abs_nonzero": self.abs_sum / max(self.nonzero, 1),
@@ -73,8 +80,11 @@ def collect(detector, paths, blob_names, threads=1, histograms=True) -> Collecte
         blobs = detector.extract_blobs(img, names)
         out = {}
         for n in names:
-            a = np.abs(blobs[n]).ravel()
-            out[n] = (float(a.max(initial=0.0)), float(np.sum(a, dtype=np.float64)), a.size, int(np.count_nonzero(a)))
+            b = np.asarray(blobs[n])
+            a = np.abs(b).ravel()
+            channels = b.reshape(b.shape[0], -1) if b.ndim >= 2 else b.reshape(-1, 1)
+            out[n] = (float(a.max(initial=0.0)), float(np.sum(a, dtype=np.float64)), a.size, int(np.count_nonzero(a)),
+                      np.sum(channels, axis=1, dtype=np.float64), channels.shape[1])
         return path, out
 
     used, unreadable = [], []
@@ -83,12 +93,14 @@ def collect(detector, paths, blob_names, threads=1, histograms=True) -> Collecte
             unreadable.append(path)
             continue
         used.append(path)
-        for n, (absmax, abs_sum, count, nonzero) in result.items():
+        for n, (absmax, abs_sum, count, nonzero, channel_sum, positions) in result.items():
             s = stats[n]
             s.absmax = max(s.absmax, absmax)
             s.abs_sum += abs_sum
             s.count += count
             s.nonzero += nonzero
+            s.channel_sum = channel_sum if s.channel_sum is None else s.channel_sum + channel_sum
+            s.channel_count += positions
     if not used or not histograms:
         return CollectedStats(stats, used, unreadable)
 

@@ -2,6 +2,22 @@
 model: layers, agreement, latency, WIDER AP, and why int8 may not be faster here."""
 
 
+def target_lines(r: dict) -> list:
+    """The estimate on the target board; where int8 does not pay there, say so."""
+    t = r.get("target")
+    if not t:
+        return []
+    lines = [f"estimated on {t['board']} ({t['cpu']} at {t['clock_ghz']} GHz, from facedge's cost table): "
+             f"fp32 {t['fp32_ms']['1']:.1f} / {t['fp32_ms']['4']:.1f} ms, int8 {t['int8_ms']['1']:.1f} / "
+             f"{t['int8_ms']['4']:.1f} ms at 1 / 4 threads (int8/fp32 {t['ratio']['1']:.2f} / {t['ratio']['4']:.2f})"]
+    for missing, used in sorted(t.get("fallbacks", {}).items()):
+        lines.append(f"note: the {t['cpu']} cost table has no '{missing}' layers; priced as '{used}'")
+    if not t["pays"]:
+        lines.append(f"int8 does not pay on {t['board']}: it is not faster than fp32 there; use the fp32 model "
+                     f"({r['model']['fp32']})")
+    return lines
+
+
 def summary(r: dict) -> str:
     s, a, lat = r["settings"], r["agreement"], r["latency"]
     lines = [f"{r['model']['int8']}: {r['int8_layers']} int8 layers, {len(s['float_layers'])} float "
@@ -16,10 +32,15 @@ def summary(r: dict) -> str:
         if mp:
             lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
                          f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
+    lines += target_lines(r)
     if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:
         from facedge.bench.machine import describe, int8_note
 
-        why = int8_note(describe()) or "more of the model is float than int8 pays for"
+        from facedge.runtime.detector import kernel_variants
+
+        why = int8_note(describe(kernel_variants())) or (
+            "ncnn's int8 dot-product kernels do run here, but the layers kept in float and the quantize/dequantize "
+            "steps between int8 and float layers cost what the int8 layers save")
         lines.append(f"note: int8 is not faster than fp32 on this machine ({why}); "
                      "measure on the board you deploy to with `facedge bench`")
     lines.append(f"report: {r['model']['int8'].rsplit('/int8', 1)[0]}/report.md ({r['timings_s']['total']:.0f} s)")

@@ -25,6 +25,7 @@ WEIGHT_SUFFIX = "_param_0"
 class LayerScales:
     weight: np.ndarray  # float32, one per output channel (per group for depthwise)
     input: np.float32
+    bias_delta: np.ndarray | None = None  # added to the int8 layer's bias (bias correction); not part of the table
 
 
 def _number_text(v) -> str:

@@ -44,6 +44,13 @@ def configure_parser(p):
                    help="with --keep-fp32 auto: the AP the int8 model may lose against fp32's own detections "
                         "(default 0.005; see facedge quantize --help)")
     q.add_argument("--eval", metavar="DIR", help="WIDER FACE root for fp32 vs int8 AP (default: no AP evaluation)")
+    q.add_argument("--target", default=None, metavar="pi4|pi5|this-machine",
+                   help="the board the int8 model is for: estimated milliseconds there in the report (default pi4)")
+    q.add_argument("--float-order", choices=("sensitivity", "cycles"), default=None,
+                   help="with --keep-fp32 auto: most sensitive layers float first (default) or by accuracy lost per "
+                        "cycle saved on --target")
+    q.add_argument("--bias-correction", action="store_true",
+                   help="correct the int8 layers' biases for their weights' rounding (off by default)")
 
 
 def missing_dependencies():
@@ -51,9 +58,15 @@ def missing_dependencies():
 
 
 def run(args) -> int:
-    int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval)
+    int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval,
+                    args.target, args.float_order, args.bias_correction or None)
     if not args.int8 and any(v is not None for v in int8_options):
-        raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss and --eval need --int8")
+        raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss, --eval, --target, "
+                           "--float-order and --bias-correction need --int8")
+    if args.int8:
+        from facedge.calibration.costs import resolve_target
+
+        resolve_target(args.target or "pi4")  # an unknown board is refused before converting
     if args.int8 and args.calib is None:
         from facedge.calibration.images import WIDER_HINT
 
@@ -77,7 +90,9 @@ def run(args) -> int:
             result.model_dir, result.out_dir, calib=args.calib,
             count=args.calib_count if args.calib_count is not None else calibration.DEFAULT_COUNT,
             method=args.calib_method or calibration.DEFAULT_METHOD, keep_fp32=args.keep_fp32 or "auto", eval_dir=args.eval,
-            max_ap_loss=args.max_ap_loss if args.max_ap_loss is not None else calibration.mixed.DEFAULT_MAX_AP_LOSS)
+            max_ap_loss=args.max_ap_loss if args.max_ap_loss is not None else calibration.mixed.DEFAULT_MAX_AP_LOSS,
+            target=args.target or calibration.DEFAULT_TARGET, bias_correction=args.bias_correction,
+            float_order=args.float_order or "sensitivity")
         print(summary(report))
     return 0
 

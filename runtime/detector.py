@@ -29,6 +29,21 @@ except ImportError as e:  # pragma: no cover - only in a source tree without a b
 PIXEL_FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray")
 
 
+def build_info() -> dict:
+    """ncnn's version and its CPU kernel variants in facedge's build: {"ncnn": "1.0...",
+    "kernels": [{"variant": "avx512_vnni", "compiled": bool, "cpu": bool, "runs": bool}, ...]}
+    (runs: compiled and this CPU has the instructions, so ncnn's dispatch picks it)."""
+    return _require_core().build_info()
+
+
+def kernel_variants():
+    """build_info()'s kernels, or None without the compiled core."""
+    try:
+        return build_info()["kernels"]
+    except ImportError:  # a source tree without the compiled core
+        return None
+
+
 def default_options() -> dict:
     """The C++ core's default detection options (facedge::DetectorOptions in
     cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The

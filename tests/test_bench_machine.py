@@ -69,6 +69,38 @@ def test_int8_note_says_why_int8_may_not_be_faster(arch, features, says):
     assert (note is None) if says is None else (says in note)
 
 
+def test_int8_note_when_the_build_lacks_the_cpus_dot_product_kernels():
+    kernels = [{"variant": "avx2", "compiled": True, "cpu": True, "runs": True},
+               {"variant": "avx512_vnni", "compiled": False, "cpu": True, "runs": False}]
+    note = machine.int8_note({"arch": "x86_64", "int8_dot_product": ["avx512_vnni"], "facedge_kernels": kernels})
+    assert "facedge's ncnn build has no kernels for them" in note
+    kernels[1].update(compiled=True, runs=True)
+    assert machine.int8_note({"arch": "x86_64", "int8_dot_product": ["avx512_vnni"], "facedge_kernels": kernels}) is None
+
+
+def test_the_build_runs_the_kernels_this_cpu_has():
+    """facedge's ncnn build compiles every x86 variant its layers use (AVX-512 and VNNI
+    included) and ncnn's dispatch runs each one the CPU supports."""
+    from facedge.runtime.detector import kernel_variants
+
+    kernels = kernel_variants()
+    if kernels is None:
+        pytest.skip("facedge's C++ core is not built")
+    assert machine.describe(kernels)["facedge_kernels"] == kernels
+    flags = [line for line in open("/proc/cpuinfo").read().splitlines() if line.startswith(("flags", "Features"))]
+    features = set(flags[0].split(":", 1)[1].split()) if flags else set()
+    by_name = {k["variant"]: k for k in kernels}
+    if machine.describe()["arch"] == "x86_64":
+        assert set(by_name) == {"avx", "fma", "f16c", "avx2", "avx_vnni", "avx512", "avx512_vnni"}
+        assert all(k["compiled"] for k in kernels)
+        # the kernel runs exactly where /proc/cpuinfo lists the instructions
+        assert by_name["avx512_vnni"]["runs"] == ("avx512_vnni" in features)
+        assert by_name["avx512"]["runs"] == ({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= features)
+        assert by_name["avx2"]["runs"] == ("avx2" in features)
+    for k in kernels:
+        assert k["runs"] == (k["compiled"] and k["cpu"])
+
+
 def test_throttling_during_a_run_counts_active_flags_and_new_sticky_ones():
     cool = {"throttled": 0x50000}  # under-voltage and throttling happened since boot, not now
     assert machine.throttled_during(cool, cool) == []

@@ -92,9 +92,14 @@ def test_report_has_the_measurements(auto_run):
     assert all(r["cosine"] > 0.8 for r in rows.values())
     mp = report["mixed_precision"]
     assert mp["float_layers"] == report["settings"]["float_layers"]
-    # the float layers are the most sensitive ones
+    # the float layers are the most sensitive ones (the default order)
+    assert mp["order"]["by"] == "sensitivity"
     ranked = sorted(rows, key=lambda n: -rows[n]["sensitivity"])
     assert mp["float_layers"] == ranked[:len(mp["float_layers"])]
+    t = report["target"]
+    assert t["board"] == "pi4" and t["cpu"] == "cortex-a72" and t["fallbacks"] == {}
+    assert t["int8_ms"]["1"] > 0 and abs(t["ratio"]["1"] - t["int8_ms"]["1"] / t["fp32_ms"]["1"]) < 1e-3
+    assert "### Estimated on the target board: pi4" in (out / "report.md").read_text()
     md = (out / "report.md").read_text()
     assert md.startswith("## int8 calibration") and "Latency" in md
 

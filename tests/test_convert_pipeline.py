@@ -116,6 +116,10 @@ def _ncnn_model(model_dir):
     return info, run
 
 
+def report_class_names(result):
+    return json.loads((result.out_dir / "report.json").read_text())["class_names"]
+
+
 @pytest.mark.parametrize("family_name", sorted(CHECKPOINTS))
 def test_model_directory_and_report(shared, converted, family_name):
     result = converted(family_name)
@@ -130,6 +134,7 @@ def test_model_directory_and_report(shared, converted, family_name):
     assert sorted(info.outputs) == sorted(family.outputs)
     assert info.source["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert info.source["num_classes"] == 2 and info.source["arch"] == family_name
+    assert info.class_names == ["face"] and report_class_names(result) == ["face"]
     param_text = (result.model_dir / "model.param").read_text()
     for blob in [info.input, *info.outputs.values()]:
         assert f" {blob}" in param_text
@@ -260,6 +265,7 @@ def test_other_class_count(tmp_path):
     result = pipeline.convert(checkpoint, out_dir=tmp_path / "out")
     info, run = _ncnn_model(result.model_dir)
     assert info.family == "ultraface-slim" and info.source["num_classes"] == 3
+    assert info.class_names == ["class1", "class2"]  # no --class-names: the default names
     x = family.preprocess(np.full((240, 320, 3), 90, np.uint8), (320, 240))
     scores, boxes = run(x, ("scores", "boxes"))
     assert scores.shape == (4420, 3) and boxes.shape == (4420, 4)

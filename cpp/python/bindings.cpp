@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "facedge/build_info.h"
 #include "facedge/detector.h"
 #include "facedge/error.h"
 
@@ -299,6 +300,24 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("int8_layer_count", &Detector::int8_layer_count)
         .def_property_readonly("num_score_columns", &Detector::num_score_columns);
 
+    m.def("build_info", [] {
+        // ncnn's CPU kernel variants: compiled into this build, supported by this CPU,
+        // and so run here (what `facedge bench` records and the int8 notes rely on)
+        py::dict d;
+        d["ncnn"] = ncnn_version();
+        py::list kernels;
+        for (const KernelVariant& k : kernel_variants())
+        {
+            py::dict e;
+            e["variant"] = k.name;
+            e["compiled"] = k.compiled;
+            e["cpu"] = k.cpu;
+            e["runs"] = k.runs();
+            kernels.append(e);
+        }
+        d["kernels"] = kernels;
+        return d;
+    });
     m.def("family_names", &family_names);
     m.def("family_info", [](const std::string& name) { return family_dict(find_family(name)); }, py::arg("name"));
     m.def("generate_priors", [](const std::string& family, int w, int h) {

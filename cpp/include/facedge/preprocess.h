@@ -1,9 +1,10 @@
 // Pixels to network input in one pass: resampling, channel order, (x - mean) * norm.
 //
 // Fused and row by row: for each output row the source rows it needs are blended
-// vertically in 8-bit fixed point (uint16 accumulators), the picked channels are
-// widened to float, and a horizontal pass writes the normalized row straight into
-// the network's float planes. No resized image is ever stored, each source pixel a
+// vertically in 8-bit fixed point (uint16 sums, vectorised: NEON on ARM, AVX2 or SSE2
+// on x86 picked at run time) and widened to float in the same pass, then a
+// horizontal pass writes the normalized, channel-ordered row straight into the
+// network's float planes. No resized image is ever stored, each source pixel a
 // filter uses is read once per output row, and the buffers (one source row wide)
 // stay in L1. Large downscales use area filtering (see ResizeFilter): bilinear
 // there reads 2 of every N pixels and aliases.

@@ -1,0 +1,95 @@
+"""From a profile to milliseconds: the parts of the timing model beyond the pipeline.
+
+Per guest thread v, llvm-mca's block costs give its core cycles C_v over I_v
+instructions (CPI_v = C_v / I_v, no cache misses: every load an L1 hit). The cache
+simulation (tbprofile cache=1: the Pi 4B's 32 KB L1D per core, 1 MB shared L2) gives
+each thread's L1 misses that hit L2 (M1) and its L2 misses (M2, lines from DRAM).
+The run is cut into epochs at each thread wake-up (an OpenMP region's start or end
+with passive waiting). Epoch e costs its slowest thread, and at least the time its
+DRAM traffic needs at the memory's bandwidth:
+
+    t_v,e   = I_v,e * CPI_v + a * M1_v,e + b_ns * f_GHz * M2_v,e          (cycles)
+    T_e     = max( max_v t_v,e ,  64 B * sum_v M2_v,e / (bw_GBps / f_GHz) )
+    ms      = sum_e T_e / (f_MHz * 1000)
+
+a: cycles an L1 miss that hits L2 costs beyond llvm-mca's L1 latency; b_ns: what a
+DRAM line costs a thread (latency less what prefetching and out-of-order execution
+hide), in ns so that it scales with the clock; bw: the DRAM bandwidth all cores share.
+They are fitted on a declared subset of the validation rows (validate.py) and fixed
+here; nothing is fitted per network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+LINE_BYTES = 64
+
+
+@dataclass(frozen=True)
+class MemoryParams:
+    l2_hit_cycles: float = 0.0   # a
+    dram_ns: float = 0.0         # b_ns
+    dram_gbps: float = 1e9       # bw (1e9: no bandwidth limit)
+
+    def as_dict(self):
+        return asdict(self)
+
+
+# Fitted by `python -m bench.a72.timing.validate --fit` on the declared fit rows (see
+# validate.FIT_RULE); the validation JSON records the values used and the fit's error.
+A72_PI4B = MemoryParams(l2_hit_cycles=14.73, dram_ns=7.35, dram_gbps=2.82)
+NO_MEMORY = MemoryParams()
+
+
+def features(profile, phase: int, core: dict) -> dict:
+    """What predict() needs from one profiled phase, per iteration, JSON-ready.
+    core: cycles_of()'s result for the same phase (per-thread cycles and instructions)."""
+    iterations = profile.marks.get(phase, 1) or 1
+    n = profile.vcpus
+    cache = profile.cache.get(phase)
+    out = {"threads": [{"cycles": core["per_thread_cycles"][v], "insns": core["per_thread_insns"][v],
+                        "l1_misses": cache["l1_misses"][v] / iterations if cache else None,
+                        "l2_misses": cache["l2_misses"][v] / iterations if cache else None} for v in range(n)],
+           "epochs": [[[e.insns[v] / iterations, e.l1_misses[v] / iterations, e.l2_misses[v] / iterations]
+                       for v in range(n)] for e in profile.epochs if e.phase == phase],
+           "cache_simulated": cache is not None}
+    return out
+
+
+def predict_ms(feat, clock_mhz: float, params: MemoryParams = A72_PI4B, balanced: bool = False,
+               threads: int = 1) -> float:
+    """Milliseconds per iteration (see the module docstring). feat: features(), or a
+    plain list of per-thread core cycles (no memory, no epochs: the busiest thread).
+
+    balanced: for thread pools that hand out work dynamically (onnxruntime, OpenCV):
+    under emulation on a busy host their workers wake late and the caller takes most of
+    the work, which an idle Pi's cores would share; an epoch in which several threads
+    worked then costs its total work over the threads that worked in it (at most
+    `threads`, the pool's size), not its busiest thread. (OpenMP's static schedules, as ncnn uses, split work the same way
+    whatever the timing: there the busiest thread is right.)"""
+    if isinstance(feat, list):
+        return (max(feat) if feat else 0.0) / (clock_mhz * 1e3)
+    f_ghz = clock_mhz / 1e3
+    per_thread = feat["threads"]
+    cpi = [t["cycles"] / t["insns"] if t["insns"] else 0.0 for t in per_thread]
+    dram_cycles = params.dram_ns * f_ghz
+    bytes_per_cycle = params.dram_gbps / f_ghz
+
+    def thread_cycles(v, insns, m1, m2):
+        return insns * cpi[v] + params.l2_hit_cycles * max(m1 - m2, 0.0) + dram_cycles * m2
+
+    epochs = feat.get("epochs") or []
+    if not feat.get("cache_simulated"):
+        return max((t["cycles"] for t in per_thread), default=0.0) / (clock_mhz * 1e3)
+    if not epochs:  # one epoch: the whole phase
+        epochs = [[[t["insns"], t["l1_misses"], t["l2_misses"]] for t in per_thread]]
+    total = 0.0
+    for epoch in epochs:
+        work = [thread_cycles(v, i, m1, m2) for v, (i, m1, m2) in enumerate(epoch)]
+        active = sum(1 for w in work if w > 0)
+        share = min(active, threads)
+        busiest = max(sum(work) / share, max(work) / threads) if balanced and share > 1 else max(work)
+        traffic = LINE_BYTES * sum(m2 for _, _, m2 in epoch) / bytes_per_cycle
+        total += max(busiest, traffic)
+    return total / (clock_mhz * 1e3)

@@ -1,0 +1,220 @@
+"""The board cost model that chooses mixed precision (calibration/costs.py): the
+shipped tables, how an int8 model is priced (boundaries included), --target, and
+what happens where a table lacks a layer class or int8 saves nothing."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from facedge.calibration import costs
+from facedge.calibration.costs import CostTable, ModelCosts, blob_shapes_of, resolve_target
+from facedge.calibration.graph import fuse_activations, quantizable_layers
+from facedge.calibration.int8_model import build_int8_model
+from facedge.calibration.ncnn_model import read_model
+from facedge.calibration.table import LayerScales
+from facedge.base.errors import FacedgeError
+
+INFO = {"format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
+        "mean": [127, 127, 127], "norm": [0.0078125] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}
+
+
+@pytest.fixture(scope="module")
+def rfb_dir(reference_ultraface, tmp_path_factory):
+    d = tmp_path_factory.mktemp("rfb") / "fp32"
+    d.mkdir()
+    param, bin_ = reference_ultraface["RFB-320"]
+    shutil.copy(param, d / "model.param")
+    shutil.copy(bin_, d / "model.bin")
+    (d / "facedge.json").write_text(json.dumps(INFO))
+    return d
+
+
+@pytest.fixture(scope="module")
+def rfb(rfb_dir):
+    fp32 = read_model(rfb_dir / "model.param", rfb_dir / "model.bin")
+    fused = fp32.copy()
+    fuse_activations(fused, {"scores", "boxes"})
+    names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
+    return fp32, fused, blob_shapes_of(rfb_dir, names)
+
+
+def synthetic_table(**changes):
+    """fp32 costs 4 per multiply-add, int8 2 (1 more per output element when it
+    requantizes... no: 1 less), the quantize pass 3 per element, other layers 1."""
+    classes = {c: {"fp32": [0, 4, 0, 0], "int8": [0, 2, 0, 0], "int8_rq": [0, 2, 0, -1]}
+               for c in ("conv1x1", "conv3x3s1", "conv3x3s2", "conv3x3dil", "dw3x3s1", "dw3x3s2", "conv_any", "dw_any")}
+    d = dict(cpu="test-cpu", unit="test units", clock_ghz=1.0, cycles_per_unit=1.0, classes=classes, quantize=[0, 3],
+             other_per_element=1.0, default_class={"Convolution": "conv_any", "ConvolutionDepthWise": "dw_any"})
+    d.update(changes)
+    return CostTable(**d)
+
+
+def scales_for(fp32, names=None):
+    return {q.name: LayerScales(np.ones(q.groups, np.float32), np.float32(1.0)) for q in quantizable_layers(fp32)
+            if names is None or q.name in names}
+
+
+@pytest.mark.parametrize("target,cpu", [("pi4", "cortex-a72"), ("pi5", "cortex-a76")])
+def test_targets_name_their_cpu_and_the_tables_ship(target, cpu, rfb):
+    assert resolve_target(target) == cpu
+    table = CostTable.load(cpu)
+    assert table.cpu == cpu and table.clock_ghz > 0 and ("cycles" in table.unit or "instructions" in table.unit)
+    fp32, fused, shapes = rfb
+    est = ModelCosts(table, fused, shapes, {"scores", "boxes"}).estimate(None)
+    assert est.fallbacks == {}  # every layer class of the default model is in the table
+    assert est.total > 0 and est.total_4 < est.total
+
+
+def test_unknown_target_is_refused():
+    with pytest.raises(FacedgeError, match=r"--target: expected one of pi4, pi5, this-machine, got 'pi3'"):
+        resolve_target("pi3")
+
+
+def test_this_machine_without_a_table_says_which_to_pass(monkeypatch):
+    monkeypatch.setattr(costs, "_this_cpu", lambda: None)
+    with pytest.raises(FacedgeError, match=r"--target this-machine: no cost table for this CPU .*pi4 \(cortex-a72\)"):
+        resolve_target("this-machine")
+
+
+def test_an_int8_model_is_priced_with_its_boundaries(rfb):
+    fp32, fused, shapes = rfb
+    mc = ModelCosts(synthetic_table(shapes={}), fused, shapes, {"scores", "boxes"})
+    fp32_cost = mc.estimate(None)
+    macs = sum(s.macs for s in mc.layers.values())
+    assert fp32_cost.total == pytest.approx(4 * macs + mc.other_elements)
+    int8_model, notes = build_int8_model(fp32, scales_for(fp32), {"scores", "boxes"})
+    est = mc.estimate(int8_model)
+    requantizing = {name for name, _ in notes["requantized"]}
+    fed_int8 = {r for _, readers in notes["requantized"] for r in readers}
+    expected = mc.other_elements
+    for name, s in mc.layers.items():
+        expected += 2 * s.macs - (s.out_elems if name in requantizing else 0) + (0 if name in fed_int8 else 3 * s.in_elems)
+    assert est.total == pytest.approx(expected)
+    rows = {r["layer"]: r for r in est.layers}
+    assert all(rows[n]["output"] == "int8" for n in requantizing) and all(rows[n]["input"] == "int8" for n in fed_int8)
+    # one layer in float: it costs fp32, and the int8 layer after it quantizes its input again
+    first = next(iter(fed_int8))
+    producer = next(p for p, readers in notes["requantized"] if first in readers)
+    mixed_model, _ = build_int8_model(fp32, {k: v for k, v in scales_for(fp32).items() if k != producer},
+                                      {"scores", "boxes"})
+    mixed_rows = {r["layer"]: r for r in mc.estimate(mixed_model).layers}
+    assert mixed_rows[producer]["precision"] == "fp32" and mixed_rows[first]["input"] == "float"
+
+
+def test_a_missing_layer_class_falls_back_and_says_so(rfb):
+    fp32, fused, shapes = rfb
+    table = synthetic_table(shapes={})
+    del table.classes["dw3x3s2"]
+    est = ModelCosts(table, fused, shapes, {"scores", "boxes"}).estimate(None)
+    assert est.fallbacks == {"dw3x3s2": "dw_any"}
+    assert est.to_json()["fallbacks"] == {"dw3x3s2": "dw_any"}
+
+
+def test_measured_shapes_win_over_the_fit(rfb):
+    fp32, fused, shapes = rfb
+    mc = ModelCosts(synthetic_table(shapes={}), fused, shapes, {"scores", "boxes"})
+    name, s = next(iter(mc.layers.items()))
+    exact = ModelCosts(synthetic_table(shapes={s.key: {"fp32": 7.0, "int8": 5.0, "int8_rq": 4.0}}), fused, shapes,
+                       {"scores", "boxes"})
+    assert exact.layer_cost(name, "fp32") == (7.0, "measured")
+    assert mc.layer_cost(name, "fp32") == (4.0 * s.macs, "fitted")
+
+
+def test_no_layer_worth_quantizing_is_refused_before_any_work(rfb_dir, demo_images, tmp_path, monkeypatch):
+    from facedge.calibration.quantize import quantize
+
+    slower = synthetic_table(classes={c: {"fp32": [0, 1, 0, 0], "int8": [0, 2, 0, 0], "int8_rq": [0, 2, 0, 0]}
+                                      for c in ("conv_any", "dw_any")}, shapes={})
+    monkeypatch.setattr(CostTable, "load", classmethod(lambda cls, cpu, path=None: slower))
+    out = tmp_path / "out"
+    with pytest.raises(FacedgeError, match=r"no layer is worth quantizing for --target pi4 \(test-cpu\).*use the fp32 model"):
+        quantize(rfb_dir, out, calib=demo_images[0].parent, count=2, eval_dir=False)
+    assert not out.exists()
+
+
+def test_the_summary_recommends_fp32_where_int8_does_not_pay():
+    from facedge.calibration.summary import target_lines
+
+    t = {"board": "pi4", "cpu": "cortex-a72", "clock_ghz": 1.5, "fp32_ms": {"1": 30.0, "4": 8.0},
+         "int8_ms": {"1": 31.0, "4": 8.2}, "ratio": {"1": 1.033, "4": 1.025}, "pays": False,
+         "fallbacks": {"conv_5x5s1d1": "conv_any"}}
+    lines = target_lines({"target": t, "model": {"fp32": "/m/fp32"}})
+    assert lines[0].startswith("estimated on pi4 (cortex-a72 at 1.5 GHz")
+    assert "no 'conv_5x5s1d1' layers; priced as 'conv_any'" in lines[1]
+    assert lines[2] == "int8 does not pay on pi4: it is not faster than fp32 there; use the fp32 model (/m/fp32)"
+    assert len(target_lines({"target": dict(t, pays=True, fallbacks={}), "model": {"fp32": "/m/fp32"}})) == 1
+
+
+def test_cost_ranking_floats_free_layers_first_then_error_per_unit_saved():
+    from facedge.calibration.mixed import cost_ranking
+
+    # int8 saves a 10 and b 1; c is slower in int8 (+2); d saves 0.5 reading c's int8
+    # output, but pays a quantize pass of 1 once c is float
+    def cost_of(float_names):
+        f = set(float_names)
+        i8 = {n for n in "abcd" if n not in f}
+        return 100 - 10 * ("a" in i8) - 1 * ("b" in i8) + 2 * ("c" in i8) - 0.5 * ("d" in i8) + 1 * ("d" in i8 and "c" in f)
+
+    sensitivity = {"a": 1.0, "b": 0.5, "c": 0.1, "d": 0.2}
+    free, ranked = cost_ranking({n: None for n in "abcd"}, sensitivity, cost_of)
+    assert free == ["c", "d"]  # c first (int8 is slower); then d, which with c float saves 0.5 - 1 < 0
+    assert ranked == ["b", "a"]  # b: 0.5 per unit saved, a: 0.1
+
+
+def test_bench_states_the_board_estimate_written_with_the_model(rfb_dir, rfb, tmp_path):
+    from facedge.bench.board_estimates import estimates, format_estimates
+    from facedge.bench.targets import _load
+    from facedge.calibration.quantize import _target_report
+    from facedge.calibration.trial import write_model_dir
+
+    fp32, fused, shapes = rfb
+    out = tmp_path / "version-RFB-320"
+    shutil.copytree(rfb_dir, out / "fp32")
+    int8_model, _ = build_int8_model(fp32, scales_for(fp32), {"scores", "boxes"})
+    write_model_dir(out / "int8", int8_model, dict(INFO, precision="int8"))
+    mc = ModelCosts(CostTable.load("cortex-a72"), fused, shapes, {"scores", "boxes"})
+
+    class Job:  # what _target_report reads of quantize's job
+        costs, target = mc, "pi4"
+
+    target = _target_report(Job, int8_model)
+    (out / "report.json").write_text(json.dumps({"calibration": {"target": target}}))
+    rows, notes = estimates([_load(out / "fp32"), _load(out / "int8")])
+    assert notes == [] and len(rows) == 1
+    r = rows[0]
+    assert r["model"] == "version-RFB-320" and r["board"] == "pi4" and r["cpu"] == "cortex-a72"
+    expected = mc.estimate(int8_model).total / mc.estimate(None).total
+    assert r["ratio"]["1"] == round(expected, 4) and r["int8_ms"]["4"] < r["int8_ms"]["1"]
+    text = format_estimates(rows)
+    assert "version-RFB-320" in text and "pi4" in text
+    (out / "report.json").write_text("{}")
+    rows, notes = estimates([_load(out / "int8")])
+    assert rows == [] and "no board estimate in" in notes[0]
+
+
+def test_a_budget_nothing_meets_keeps_int8_layers_and_says_not_met():
+    from facedge.calibration import mixed
+
+    class Trials:  # the loss falls as layers go float, but never to the budget (the float model moves too)
+        def detector(self, scales, **options):
+            return len(scales)
+
+    names = [f"l{i}" for i in range(10)]
+    scales = {n: None for n in names}
+    losses = {}
+
+    def fake_loss(det, ref, threads):
+        losses[det] = 0.02 + 0.001 * det
+        return losses[det]
+
+    orig = mixed.ranked_loss
+    mixed.ranked_loss = fake_loss
+    try:
+        choice = mixed.choose_float_layers(Trials(), scales, {n: 1.0 for n in names}, None, 1, 0.005,
+                                           ranked=names[2:], free=names[:2])
+    finally:
+        mixed.ranked_loss = orig
+    assert not choice.met and 0 < len(choice.kept) < len(names)  # some layers stay int8
+    assert choice.kept[:2] == names[:2] and choice.loss == min(v for k, v in losses.items() if k > 0)
