@@ -35,6 +35,9 @@ class PriorLayout:
     min_sizes: tuple
     clip: bool  # ULFD clamps every prior value to [0, 1]
     num_landmarks: int = 0
+    cell_offset: float = 0.5  # 0: the cell's top-left corner (YuNet's anchor-free points)
+    variances: tuple = (CENTER_VARIANCE, SIZE_VARIANCE)
+    pad_multiple: int = 0  # the input is padded up to this before the network (YuNet)
 
 
 # Cell centres are (i + 0.5) / cells of the feature map, cells = ceil(side / stride), as
@@ -48,6 +51,12 @@ FAMILIES = {
     "retinaface-mnet": PriorLayout((8, 16, 32), ((16, 32), (64, 128), (256, 512)), clip=False, num_landmarks=5),
     # PaddleDetection's blazeface_fpn_ssh config: anchor sizes per level
     "blazeface-fpn-ssh": PriorLayout((8, 16), ((16, 24), (32, 48, 64, 80, 96, 128)), clip=False),
+    # libfacedetection.train / OpenCV FaceDetectorYN: centre (cell + d) * stride, size
+    # exp(d) * stride on the input padded to a multiple of 32
+    "yunet-n": PriorLayout((8, 16, 32), ((8,), (16,), (32,)), clip=False, num_landmarks=5, cell_offset=0.0,
+                           variances=(1.0, 1.0), pad_multiple=32),
+    "yunet-s": PriorLayout((8, 16, 32), ((8,), (16,), (32,)), clip=False, num_landmarks=5, cell_offset=0.0,
+                           variances=(1.0, 1.0), pad_multiple=32),
 }
 
 
@@ -61,12 +70,15 @@ def make_priors(family: str, width: int, height: int) -> np.ndarray:
     """(N, 4) float64 priors (cx, cy, w, h) normalized to the input, in the network's
     output order: level by level, row by row, column by column, anchor by anchor."""
     layout = layout_for(family)
+    m = layout.pad_multiple
+    net_w, net_h = (-(-width // m) * m, -(-height // m) * m) if m else (width, height)
     levels = []
     for stride, sizes in zip(layout.strides, layout.min_sizes):
-        cols, rows = math.ceil(width / stride), math.ceil(height / stride)
-        # centers spread over the feature map, as the models were trained
-        cx = (np.arange(cols) + 0.5) / cols
-        cy = (np.arange(rows) + 0.5) / rows
+        cols, rows = math.ceil(net_w / stride), math.ceil(net_h / stride)
+        # centers spread over the feature map, as the models were trained (scaled from
+        # the padded network input to the input when the family pads)
+        cx = (np.arange(cols) + layout.cell_offset) / cols * (net_w / width)
+        cy = (np.arange(rows) + layout.cell_offset) / rows * (net_h / height)
         grid = np.empty((rows, cols, len(sizes), 4))
         grid[..., 0] = cx[None, :, None]
         grid[..., 1] = cy[:, None, None]
@@ -77,18 +89,18 @@ def make_priors(family: str, width: int, height: int) -> np.ndarray:
     return np.clip(priors, 0.0, 1.0) if layout.clip else priors
 
 
-def decode_boxes(priors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def decode_boxes(priors: np.ndarray, boxes: np.ndarray, variances=(CENTER_VARIANCE, SIZE_VARIANCE)) -> np.ndarray:
     """Raw (dx, dy, dw, dh) against priors -> corners (x1, y1, x2, y2), normalized."""
     boxes = boxes.astype(np.float64)
-    centers = priors[:, :2] + boxes[:, :2] * CENTER_VARIANCE * priors[:, 2:]
-    sizes = priors[:, 2:] * np.exp(boxes[:, 2:] * SIZE_VARIANCE)
+    centers = priors[:, :2] + boxes[:, :2] * variances[0] * priors[:, 2:]
+    sizes = priors[:, 2:] * np.exp(boxes[:, 2:] * variances[1])
     return np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
 
 
-def decode_landmarks(priors: np.ndarray, landmarks: np.ndarray, count: int) -> np.ndarray:
+def decode_landmarks(priors: np.ndarray, landmarks: np.ndarray, count: int, center_variance=CENTER_VARIANCE) -> np.ndarray:
     """Raw (N, 2 * count) -> (N, count, 2) points, normalized."""
     points = landmarks.astype(np.float64).reshape(len(priors), count, 2)
-    return priors[:, None, :2] + points * CENTER_VARIANCE * priors[:, None, 2:]
+    return priors[:, None, :2] + points * center_variance * priors[:, None, 2:]
 
 
 def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 0) -> np.ndarray:
@@ -124,7 +136,7 @@ def class_aware_nms(boxes, scores, labels, iou_threshold, top_k=0):
 
 def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size, score_threshold: float,
            iou_threshold: float, top_k: int = 0, landmarks: np.ndarray | None = None, num_landmarks: int = 0,
-           with_labels: bool = False, class_aware: bool = True):
+           with_labels: bool = False, class_aware: bool = True, variances=(CENTER_VARIANCE, SIZE_VARIANCE)):
     """Faces in image pixels from one image's raw outputs.
 
     scores (N, C) softmax probabilities, boxes (N, 4) raw regression, optional
@@ -132,7 +144,7 @@ def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size
     resized. Every column after the background is a face class: each prior takes its
     best class, NMS runs within each class (class_aware) or across all. Returns
     (boxes float32 (K, 4), scores float32 (K,), landmarks float32 (K, num_landmarks, 2)
-    or None), scores descending; with_labels: (boxes, scores, labels int32 (K,), landmarks)."""
+    or None), scores descending; variances: the family's (layout_for(name).variances); with_labels: (boxes, scores, labels int32 (K,), landmarks)."""
     if len(scores) != len(priors) or len(boxes) != len(priors):
         raise FacedgeError(f"raw outputs have {len(scores)} score rows and {len(boxes)} box rows, "
                            f"expected {len(priors)} (one per prior)")
@@ -140,7 +152,7 @@ def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size
     face, label = best_class(scores)
     candidates = np.nonzero(face > score_threshold)[0]
     scale = np.array([w, h, w, h], dtype=np.float64)
-    corners = np.minimum(np.maximum(decode_boxes(priors[candidates], boxes[candidates]) * scale, 0.0), scale)
+    corners = np.minimum(np.maximum(decode_boxes(priors[candidates], boxes[candidates], variances) * scale, 0.0), scale)
     cand_scores = face[candidates].astype(np.float64)
     if class_aware and scores.shape[1] > 2:
         keep = class_aware_nms(corners, cand_scores, label[candidates], iou_threshold, top_k)
@@ -149,7 +161,7 @@ def detect(priors: np.ndarray, scores: np.ndarray, boxes: np.ndarray, image_size
     chosen = candidates[keep]
     points = None
     if landmarks is not None and num_landmarks:
-        points = (decode_landmarks(priors[chosen], landmarks[chosen], num_landmarks) * [w, h]).astype(np.float32)
+        points = (decode_landmarks(priors[chosen], landmarks[chosen], num_landmarks, variances[0]) * [w, h]).astype(np.float32)
     if with_labels:
         return corners[keep].astype(np.float32), face[chosen].astype(np.float32), label[chosen].astype(np.int32), points
     return corners[keep].astype(np.float32), face[chosen].astype(np.float32), points

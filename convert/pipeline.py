@@ -130,7 +130,8 @@ def convert(weights=None, *, arch=None, input_size=None, out_dir=None, name=None
     size = tuple(input_size) if input_size else family.default_size_for(ckpt.stem)
     family.check_input_size(*size)
     name = name or _default_name(ckpt, family, size)
-    out = Path(out_dir) if out_dir else models_dir() / name
+    # absolute: pnnx runs in a scratch folder, where a relative -o path would point elsewhere
+    out = Path(out_dir).absolute() if out_dir else models_dir() / name
     _check_destination(out)
     test_images, images_source = _images(images)
     precision = "fp16" if fp16 else "fp32"
@@ -184,11 +185,12 @@ def _stages(steps, tmp, family, net, num_classes, size, precision, test_images):
     work.mkdir()
     wrapper = ExportWrapper(net, family, num_classes).eval()
     raw_onnx = work / "raw.onnx"
-    steps.run("export ONNX", onnx_export.export, onnx_export.fold_batchnorm(wrapper), size, raw_onnx, family.outputs)
-    steps.run("simplify ONNX", onnx_export.simplify, raw_onnx, tmp / ONNX_FILE, size)
+    net_size = family.network_size(*size)  # what the graph sees: the input size after any padding
+    steps.run("export ONNX", onnx_export.export, onnx_export.fold_batchnorm(wrapper), net_size, raw_onnx, family.outputs)
+    steps.run("simplify ONNX", onnx_export.simplify, raw_onnx, tmp / ONNX_FILE, net_size)
     model_dir = tmp / precision
     model_dir.mkdir()
-    graph = steps.run("pnnx to ncnn", ncnn_export.convert, tmp / ONNX_FILE, model_dir, work / "pnnx", size,
+    graph = steps.run("pnnx to ncnn", ncnn_export.convert, tmp / ONNX_FILE, model_dir, work / "pnnx", net_size,
                       precision == "fp16", len(family.outputs))
 
     exact = copy.deepcopy(wrapper).double()

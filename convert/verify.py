@@ -19,7 +19,7 @@ import numpy as np
 from facedge.base.errors import FacedgeError
 from facedge.base.progress import progress
 from facedge.base.boxes import iou_matrix
-from facedge.bench.reference_decode import detect
+from facedge.bench.reference_decode import CENTER_VARIANCE, SIZE_VARIANCE, detect, layout_for
 from facedge.runtime.detector import default_options
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -119,13 +119,16 @@ def match_faces(ref_boxes, boxes, min_iou=MATCH_IOU):
     return matched
 
 
-def decode_faces(raw: dict, priors, image_size) -> np.ndarray:
+def decode_faces(raw: dict, priors, image_size, family=None) -> np.ndarray:
     """Face boxes in image pixels from one image's raw outputs: the numpy reference
-    decoder, the runtime's priors and default thresholds."""
+    decoder (with the variances it restates for `family`), the runtime's priors and
+    default thresholds."""
     o = default_options()
     landmarks = raw.get("landmarks")
+    variances = layout_for(family).variances if family else (CENTER_VARIANCE, SIZE_VARIANCE)
     return detect(priors, raw["scores"], raw["boxes"], image_size, o["score_threshold"], o["iou_threshold"], o["top_k"],
-                  landmarks=landmarks, num_landmarks=0 if landmarks is None else landmarks.shape[1] // 2)[0]
+                  landmarks=landmarks, num_landmarks=0 if landmarks is None else landmarks.shape[1] // 2,
+                  variances=variances)[0]
 
 
 def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, faces_stage="ncnn"):
@@ -147,8 +150,8 @@ def compare_stages(family, reference_fn, stage_fns: dict, images, input_size, fa
                 diffs[stage].add(role, ref[role], got[role], len(images))
             if stage == faces_stage:
                 size = (img.shape[1], img.shape[0])
-                ref_boxes = decode_faces(ref, priors, size)
-                got_boxes = decode_faces(got, priors, size)
+                ref_boxes = decode_faces(ref, priors, size, family.name)
+                got_boxes = decode_faces(got, priors, size, family.name)
                 faces["reference"] += len(ref_boxes)
                 faces[stage] += len(got_boxes)
                 faces["matched"] += match_faces(ref_boxes, got_boxes)

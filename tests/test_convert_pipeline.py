@@ -29,6 +29,8 @@ CHECKPOINTS = {
     "ultraface-slim": "ultraface/version-slim-320.pth",
     "retinaface-mnet": "retinaface/mobilenet0.25_Final.pth",
     "blazeface-fpn-ssh": "blazeface-fpn-ssh/blazeface_fpn_ssh_1000e.pt",
+    "yunet-n": "yunet/yunet_n.pth",
+    "yunet-s": "yunet/yunet_s.pth",
 }
 
 
@@ -197,7 +199,8 @@ def test_same_raw_outputs_as_upstreams_ncnn_files(converted, reference_ultraface
 
 @pytest.mark.parametrize("family_name,sizes", [("ultraface-rfb", [(640, 480), (160, 120)]),
                                               ("retinaface-mnet", [(320, 320), (480, 256)]),
-                                              ("blazeface-fpn-ssh", [(320, 240)])])
+                                              ("blazeface-fpn-ssh", [(320, 240)]),
+                                              ("yunet-s", [(320, 240), (160, 120)])])  # padded to 320x256, 160x128
 def test_a_converted_model_runs_at_other_input_sizes(shared, converted, demo_images, family_name, sizes):
     """The ncnn graph follows the input size (what the runtime's input_size= relies on)."""
     family, reference = _reference(shared, family_name)
@@ -223,18 +226,17 @@ def test_facedge_detector_finds_the_reference_faces(converted, reference_outputs
     assert family_name in _core.family_names(), f"the runtime has no {family_name} family"
     family = families.get(family_name)
     det = facedge.Detector(converted(family_name).model_dir, nms="hard", fp16=False, int8=False)  # default thresholds
-    priors = family.priors(*family.default_input_size)
     w, h = family.default_input_size
+    priors = family.priors(w, h)
     found = matched = 0
     for img, raw in reference_outputs(family_name):
-        ref_boxes = decode_faces(raw, priors, (img.shape[1], img.shape[0]))
-        # the detector sees the very pixels the reference saw (cv2's resize to the input
-        # size; at its own size facedge's resampling is the identity), so what differs is
-        # only the decoding and NMS (test_runtime_parity compares facedge's resampling with cv2's)
-        resized = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-        boxes = det.detect(resized).boxes * np.float32([img.shape[1] / w, img.shape[0] / h] * 2)
+        ref_boxes = decode_faces(raw, priors, (img.shape[1], img.shape[0]), family_name)
+        # the frame already at the input size, resized as the reference's was (cv2): the
+        # Detector then only copies it, and what is compared is inference and decoding
+        faces = det.detect(cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR))
+        faces.boxes[:] *= np.array([img.shape[1] / w, img.shape[0] / h] * 2, np.float32)
         found += len(ref_boxes)
-        matched += match_faces(ref_boxes, boxes)
+        matched += match_faces(ref_boxes, faces.boxes)
     assert found > 100
     assert matched >= 0.99 * found, (matched, found)
 
@@ -374,3 +376,11 @@ def test_images_option(shared, demo_images, tmp_path):
         pipeline.convert(shared / "weights" / CHECKPOINTS["ultraface-slim"], out_dir=tmp_path / "out2",
                          images=tmp_path / "missing")
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_relative_output_folder(shared, tmp_path, monkeypatch):
+    """-o relative/to/cwd: pnnx runs in a scratch folder, so the path must not be passed on relative."""
+    monkeypatch.chdir(tmp_path)
+    result = pipeline.convert(shared / "weights" / CHECKPOINTS["ultraface-slim"], out_dir="rel/slim")
+    assert result.out_dir == tmp_path / "rel" / "slim"
+    assert (tmp_path / "rel" / "slim" / "fp32" / "model.param").is_file()

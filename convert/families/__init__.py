@@ -17,8 +17,11 @@ _MODULES = {
     "ultraface-rfb": "ultraface",
     "blazeface-fpn-ssh": "blazeface",
     "retinaface-mnet": "retinaface",
+    "yunet-n": "yunet",
+    "yunet-s": "yunet",
 }
 NAMES = tuple(_MODULES)
+SHAPE_LIMIT = 8  # layers of other shapes named in an error, at most
 
 
 def get(name: str):
@@ -58,7 +61,7 @@ def detect(state_dict, checkpoint_name):
     says, per family, what did not fit."""
     from facedge.convert.checkpoint import compare
 
-    fitting, misfits = [], []
+    fitting, misfits, same_layers = [], [], []
     for name in NAMES:
         family = get(name)
         num_classes, why = _num_classes(family, state_dict)
@@ -70,9 +73,23 @@ def detect(state_dict, checkpoint_name):
             fitting.append(family)
         else:
             misfits.append(f"{name}: {mismatch.summary(limit=2)}")
+            if not (mismatch.missing or mismatch.unexpected):
+                same_layers.append((name, mismatch))
     if len(fitting) == 1:
         return fitting[0]
     if fitting:  # cannot happen with the current families; say so rather than guess
         raise FacedgeError(f"{checkpoint_name}: fits several architectures "
                            f"({', '.join(f.name for f in fitting)}); choose one with --arch")
+    if same_layers:
+        # every layer name of a family but other shapes: another width of it, most
+        # likely; name each layer that differs rather than every family's first misfit
+        name, mismatch = min(same_layers, key=lambda item: len(item[1].shapes))
+        by_layer = {}  # layer -> its first tensor of another shape (weight before bias)
+        for key, theirs, ours in mismatch.shapes:
+            by_layer.setdefault(key.rsplit(".", 1)[0], (key.rsplit(".", 1)[1], theirs, ours))
+        layers = "; ".join(f"{layer} {tensor} {tuple(c)} vs {tuple(n)}"
+                           for layer, (tensor, c, n) in list(by_layer.items())[:SHAPE_LIMIT])
+        more = f" (+{len(by_layer) - SHAPE_LIMIT} more layers)" if len(by_layer) > SHAPE_LIMIT else ""
+        raise FacedgeError(f"{checkpoint_name}: has the layers of {name}, but {len(by_layer)} of them with other "
+                           f"shapes (another width or variant of it?); checkpoint vs {name}: {layers}{more}")
     raise FacedgeError(f"{checkpoint_name}: fits none of the supported architectures ({'; '.join(misfits)})")

@@ -31,6 +31,9 @@ class Family:
     # (file-name ending, input size): checkpoints whose name says they were trained at
     # another size than the default, e.g. ULFD's version-RFB-640.pth at 640x480
     sizes_by_name: tuple = ()
+    # "softmax": the score maps are per-class logits (softmax in the exported graph);
+    # "probability": they are already face probabilities, one channel per face class
+    score_kind: str = "softmax"
 
     @property
     def pixel(self) -> str:
@@ -57,13 +60,33 @@ class Family:
                 return size
         return self.default_input_size
 
+    def _valid_sides(self, side: int) -> list:
+        """The valid side lengths nearest to `side` (one or two)."""
+        m = self.size_multiple
+        down, up = side // m * m, -(-side // m) * m
+        return sorted({max(self.min_side, s) for s in (down, up) if s > 0} or {self.min_side})
+
     def check_input_size(self, width: int, height: int):
         for side, what in ((width, "width"), (height, "height")):
             if side < self.min_side or side % self.size_multiple:
+                nearest = [f"{w}x{h}" for w in self._valid_sides(width) for h in self._valid_sides(height)]
+                need = (f"a multiple of {self.size_multiple} and at least {self.min_side}" if self.size_multiple > 1
+                        else f"at least {self.min_side}")
                 raise FacedgeError(
-                    f"input size {width}x{height}: {self.name} needs a {what} that is a multiple of "
-                    f"{self.size_multiple} and at least {self.min_side}, got {side}"
-                    + (f" ({self.size_rule})" if self.size_rule else ""))
+                    f"input size {width}x{height}: {self.name} needs a {what} that is {need}, got {side}"
+                    + (f" ({self.size_rule})" if self.size_rule else "")
+                    + f"; nearest valid: {', '.join(nearest)}")
+
+    def network_size(self, width: int, height: int) -> tuple:
+        """The size the network itself runs at for this input size: padded up to the
+        family's pad_multiple (YuNet), or the input size."""
+        m = family_info(self.name)["pad_multiple"]
+        return (-(-width // m) * m, -(-height // m) * m) if m else (width, height)
+
+    @property
+    def variances(self) -> tuple:
+        info = family_info(self.name)
+        return info["center_variance"], info["size_variance"]
 
     def priors(self, width: int, height: int) -> np.ndarray:
         """(N, 4) float32 priors (cx, cy, w, h) normalized to the input, as the runtime makes them."""
@@ -75,13 +98,17 @@ class Family:
         """An 8-bit BGR image -> the (1, 3, H, W) float32 network input, the way the
         runtime prepares it: the whole image resized to the input size (bilinear; the
         runtime uses ncnn's resize, so pixels may differ slightly), channels reordered,
-        mean subtracted, multiplied by norm."""
+        mean subtracted, multiplied by norm; for a padding family, then padded at the
+        right and bottom with black pixels up to network_size()."""
         import cv2
 
         w, h = input_size
         img = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
         if self.pixel == "rgb":
             img = img[:, :, ::-1]
+        pw, ph = self.network_size(w, h)
+        if (pw, ph) != (w, h):
+            img = cv2.copyMakeBorder(img, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         x = (img.astype(np.float32) - np.asarray(self.mean, np.float32)) * np.asarray(self.norm, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 

@@ -155,6 +155,7 @@ py::dict family_dict(const FamilySpec& f)
     d["size_variance"] = f.size_variance;
     d["num_landmarks"] = f.num_landmarks;
     d["size_multiple"] = f.size_multiple;
+    d["pad_multiple"] = f.pad_multiple;
     return d;
 }
 

@@ -189,7 +189,9 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     int w = 0, h = 0;
     input_size_for_call(w, h, 0, 0);
     priors_for(w, h);
-    ncnn::Mat blank(w, h, 3);
+    int nw = 0, nh = 0;
+    network_size(family_, w, h, nw, nh); // the padded size, for families that pad
+    ncnn::Mat blank(nw, nh, 3);
     blank.fill(0.f);
     NetOutputs probe;
     Timings unused;
@@ -202,6 +204,14 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
 }
 
 Detector::~Detector() = default;
+
+void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const
+{
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
+    int nw = 0, nh = 0;
+    network_size(family_, w, h, nw, nh);
+    pad_bottom_right(in, nw, nh, config_.mean, config_.norm, input_allocator_.get());
+}
 
 void Detector::input_size_for_call(int& w, int& h, int override_w, int override_h) const
 {
@@ -225,7 +235,21 @@ void Detector::input_size_for_call(int& w, int& h, int override_w, int override_
         throw Error("input size " + size + " out of range (1..8192 each)");
     const int m = family_.size_multiple;
     if (w % m || h % m)
-        throw Error("input size " + size + " is not a multiple of " + std::to_string(m) + ", which family " + family_.name + " needs");
+    {
+        // the valid sizes around it: each side rounded down and up to the multiple
+        std::vector<std::string> sizes;
+        for (int vw : {w / m * m, (w + m - 1) / m * m})
+            for (int vh : {h / m * m, (h + m - 1) / m * m})
+            {
+                const std::string s = std::to_string(vw) + "x" + std::to_string(vh);
+                if (vw > 0 && vh > 0 && std::find(sizes.begin(), sizes.end(), s) == sizes.end())
+                    sizes.push_back(s);
+            }
+        std::string nearest;
+        for (const auto& s : sizes)
+            nearest += (nearest.empty() ? "" : ", ") + s;
+        throw Error("input size " + size + " is not a multiple of " + std::to_string(m) + ", which family " + family_.name + " needs; nearest valid: " + nearest);
+    }
 }
 
 std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) const
@@ -234,8 +258,11 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
     auto& slot = priors_cache_[std::make_pair(w, h)];
     if (!slot)
     {
-        // First use of this input size: make sure ncnn can run the graph at it.
-        check_shapes(model_check_, param_name_, config_.input_blob, w, h, 3);
+        // First use of this input size: make sure ncnn can run the graph at it (the
+        // padded size, for families that pad).
+        int nw = 0, nh = 0;
+        network_size(family_, w, h, nw, nh);
+        check_shapes(model_check_, param_name_, config_.input_blob, nw, nh, 3);
         slot = std::make_shared<const std::vector<Prior> >(generate_priors(family_, w, h));
     }
     return slot;
@@ -296,7 +323,7 @@ RawResult Detector::infer(const ImageView& image, int input_width, int input_hei
     Timings timings;
     const auto t0 = Clock::now();
     ncnn::Mat in;
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
+    prepare_input(image, w, h, in);
     timings.preprocess_ms = ms_since(t0);
     NetOutputs net;
     run_network(in, w, h, net, timings);
@@ -312,6 +339,9 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
     ncnn::Mat in(w, h, 3);
     for (int c = 0; c < 3; c++)
         std::memcpy(in.channel(c), chw + (size_t)c * w * h, sizeof(float) * w * h);
+    int nw = 0, nh = 0;
+    network_size(family_, w, h, nw, nh);
+    pad_bottom_right(in, nw, nh, config_.mean, config_.norm);
     NetOutputs net;
     Timings timings;
     run_network(in, w, h, net, timings);
@@ -330,7 +360,7 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
             throw Error("the model has no blob named '" + name + "'");
     priors_for(w, h); // shape check at this size
     ncnn::Mat in;
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
+    prepare_input(image, w, h, in);
     std::vector<ncnn::Mat> mats(names.size());
     inference_thread_->run([&] {
         ncnn::Extractor ex = net_->create_extractor();
@@ -369,7 +399,7 @@ DetectResult Detector::detect(const ImageView& image, int input_width, int input
 
     auto t0 = Clock::now();
     ncnn::Mat in;
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
+    prepare_input(image, w, h, in);
     result.timings.preprocess_ms = ms_since(t0);
 
     NetOutputs net;

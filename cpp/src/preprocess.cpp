@@ -340,4 +340,33 @@ void resize_normalize(const ImageView& image, PixelOrder order, const float mean
     resample_normalize(image, channels, pick, norm, offset, width, height, filter, out);
 }
 
+void pad_bottom_right(ncnn::Mat& in, int net_width, int net_height, const float mean[3], const float norm[3], ncnn::Allocator* allocator)
+{
+    if (in.w == net_width && in.h == net_height)
+        return;
+    if (net_width < in.w || net_height < in.h)
+        throw Error("cannot pad a " + std::to_string(in.w) + "x" + std::to_string(in.h) + " input to the smaller " + std::to_string(net_width) + "x"
+                    + std::to_string(net_height));
+    ncnn::Mat out;
+    out.create(net_width, net_height, 3, (size_t)4u, allocator);
+    if (out.empty())
+        throw Error("could not allocate the padded input tensor");
+    for (int k = 0; k < 3; k++)
+    {
+        const float fill = -mean[k] * norm[k];
+        const float* src = in.channel(k);
+        float* dst = out.channel(k);
+        for (int y = 0; y < net_height; y++)
+        {
+            float* row = dst + (size_t)y * net_width;
+            const int copied = y < in.h ? in.w : 0;
+            for (int x = 0; x < copied; x++)
+                row[x] = src[(size_t)y * in.w + x];
+            for (int x = copied; x < net_width; x++)
+                row[x] = fill;
+        }
+    }
+    in = out;
+}
+
 } // namespace facedge

@@ -158,3 +158,27 @@ TEST(tiny_images_are_rejected)
     const float mean[3] = {0, 0, 0}, norm[3] = {1, 1, 1};
     CHECK_THROWS_WITH(resize_normalize(img, PixelOrder::RGB, mean, norm, 32, 32, out), "image must be at least 2x2 pixels, got 1x1");
 }
+
+TEST(padding_keeps_the_input_at_the_top_left_and_fills_with_normalized_black)
+{
+    ncnn::Mat in(3, 2, 3); // 3 wide, 2 high
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 6; i++)
+            ((float*)in.channel(c))[i] = (float)(10 * c + i);
+    const float mean[3] = {1.f, 2.f, 3.f}, norm[3] = {0.5f, 1.f, 2.f};
+    pad_bottom_right(in, 4, 3, mean, norm);
+    CHECK(in.w == 4 && in.h == 3 && in.c == 3);
+    for (int c = 0; c < 3; c++)
+    {
+        const float* p = in.channel(c);
+        const float black = -mean[c] * norm[c];
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 4; x++)
+                CHECK_NEAR(p[y * 4 + x], (x < 3 && y < 2) ? (float)(10 * c + y * 3 + x) : black, 0);
+    }
+    ncnn::Mat same(4, 3, 3);
+    const void* before = same.data;
+    pad_bottom_right(same, 4, 3, mean, norm); // already the network size: untouched
+    CHECK(same.data == before);
+    CHECK_THROWS_WITH(pad_bottom_right(same, 2, 3, mean, norm), "cannot pad a 4x3 input to the smaller 2x3");
+}

@@ -69,3 +69,23 @@ TEST(blazeface_640_priors)
     CHECK_NEAR(p.back().w, 128.0 / 640, 1e-7);
     CHECK(f.size_multiple == 16);
 }
+
+TEST(yunet_priors_are_stride_sized_points_at_cell_corners_of_the_padded_input)
+{
+    // 320x240 runs the network at 320x256 (padded to a multiple of 32):
+    // 40x32 + 20x16 + 10x8 cells, one prior each
+    const FamilySpec& f = find_family("yunet-s");
+    std::vector<Prior> p = generate_priors(f, 320, 240);
+    CHECK(p.size() == 1280 + 320 + 80);
+    // cell (0, 0) of stride 8: its corner, size 8 px; normalized to the unpadded 320x240
+    CHECK_NEAR(p[0].cx, 0.0, 0);
+    CHECK_NEAR(p[0].cy, 0.0, 0);
+    CHECK_NEAR(p[0].w, 8.0 / 320, 1e-7);
+    CHECK_NEAR(p[0].h, 8.0 / 240, 1e-7);
+    CHECK_NEAR(p[1].cx, 8.0 / 320, 1e-7);
+    // last stride-16 prior: cell (19, 15), the row lying in the padding
+    CHECK_NEAR(p[1280 + 319].cx, 19 * 16.0 / 320, 1e-6);
+    CHECK_NEAR(p[1280 + 319].cy, 15 * 16.0 / 240, 1e-6);
+    CHECK_NEAR(p.back().w, 32.0 / 320, 1e-7);
+    CHECK_NEAR(p.back().cy, 7 * 32.0 / 240, 1e-6);
+}

@@ -150,6 +150,8 @@ private:
     // checks their shapes against the priors.
     void run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const;
     RawResult copy_raw(const NetOutputs& out) const;
+    // resized, normalized and (for a padding family) padded network input
+    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const;
 
     FamilySpec family_;
     ModelConfig config_;

@@ -4,9 +4,11 @@
 // (see DESIGN in README): `scores` [N, classes] probabilities with face = column 1,
 // `boxes` [N, 4] raw center/size regression, optionally `landmarks` [N, 2*K] raw
 // offsets, N = number of priors. A family therefore differs only in data: its prior
-// layout, its variances and its default preprocessing. Detector code never branches
-// on the family name; each family is one file in src/families/ that registers a
-// FamilySpec.
+// layout, its variances and its default preprocessing. Anchor-free heads (YuNet) fit
+// the same contract as one prior per cell whose size is the stride, at the cell's
+// corner (cell_offset 0), with variances 1: center = (cell + d) * stride, size =
+// exp(d) * stride. Detector code never branches on the family name; each family is
+// one file in src/families/ that registers a FamilySpec.
 #pragma once
 
 #include <string>
@@ -61,7 +63,21 @@ struct FamilySpec
     // Input sizes must be a multiple of this (the network's total stride for the
     // feature maps to line up with the priors), checked before inference.
     int size_multiple = 1;
+
+    // Nonzero: any input size is taken; the resized image is padded at the right and
+    // bottom up to a multiple of this before the network (OpenCV's FaceDetectorYN
+    // rule for YuNet). Priors and boxes stay in the unpadded input's coordinates.
+    int pad_multiple = 0;
 };
+
+// The size the network runs at for an input of width x height: padded up to
+// pad_multiple, or unchanged.
+inline void network_size(const FamilySpec& family, int width, int height, int& net_width, int& net_height)
+{
+    const int m = family.pad_multiple;
+    net_width = m > 0 ? (width + m - 1) / m * m : width;
+    net_height = m > 0 ? (height + m - 1) / m * m : height;
+}
 
 // The registry. find_family throws facedge::Error listing the known names.
 const FamilySpec& find_family(const std::string& name);

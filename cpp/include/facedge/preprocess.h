@@ -29,4 +29,10 @@ namespace facedge {
 void resize_normalize(const ImageView& image, PixelOrder order, const float mean[3], const float norm[3], int width, int height, ncnn::Mat& out,
                       ncnn::Allocator* allocator = nullptr, ResizeFilter filter = ResizeFilter::Auto);
 
+// For families that pad (FamilySpec::pad_multiple): `in` placed at the top-left of a
+// 3 x net_height x net_width Mat, the rest filled with what a black pixel becomes
+// after normalization, (0 - mean) * norm. Unchanged when the sizes already agree.
+void pad_bottom_right(ncnn::Mat& in, int net_width, int net_height, const float mean[3], const float norm[3],
+                      ncnn::Allocator* allocator = nullptr);
+
 } // namespace facedge

@@ -1,0 +1,45 @@
+"""bench/a72/frontier's own logic, fast: which sizes stand for the frontier's sizes, the
+Pareto front, the budget table. (The measurements themselves are in bench/RESULTS.md.)"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # bench/a72 is a development tool, not installed; appended so facedge stays the installed one
+
+from bench.a72 import frontier, frontier_report  # noqa: E402
+
+
+def _row(model, ms1, medium, precision="fp32", size=(320, 240)):
+    return {"model": model, "precision": precision, "size": list(size), "asked": list(size),
+            "ap": {"easy": medium, "medium": medium, "hard": medium}, "cost": {"1": ms1, "4": ms1 / 3}}
+
+
+def test_pareto_front_keeps_only_unbeaten_rows():
+    rows = [_row("a", 10, 0.70), _row("b", 20, 0.80), _row("c", 25, 0.75), _row("d", 20, 0.80, "int8"),
+            _row("e", 40, 0.90), {**_row("peer", 1, 0.99), "cost": None}]
+    front = frontier_report.pareto(rows, 1)
+    # c costs more than b for less AP; b and d tie (neither beats the other); the peer has no cost
+    assert [(r["model"], r["precision"]) for r in front] == [("a", "fp32"), ("b", "fp32"), ("d", "int8"), ("e", "fp32")]
+
+
+def test_budget_table_picks_the_most_accurate_model_within_each_budget():
+    rows = [_row("a", 9, 0.70), _row("b", 35, 0.80), _row("c", 150, 0.90), _row("d", 159, 0.901),
+            _row("OpenCV YuNet", 1, 0.99)]
+    lines = frontier_report.budget_table(rows, [1], "OpenCV YuNet").splitlines()
+    assert lines[2] == "| 10 ms | a fp32 320x240: 0.700 (9 ms) |"
+    assert lines[4] == "| 40 ms | b fp32 320x240: 0.800 (35 ms) |"
+    assert lines[6] == "| 160 ms | c fp32 320x240: 0.900 (150 ms) |"  # d is no better than c within 0.002, and dearer
+
+
+@pytest.mark.parametrize("family,asked,expected", [
+    ("retinaface-mnet", (320, 240), ((320, 224), (320, 224))),    # multiples of 32: the nearest smaller
+    ("blazeface-fpn-ssh", (480, 360), ((480, 352), (480, 352))),  # multiples of 16
+    ("ultraface-rfb", (160, 120), ((160, 120), (160, 120))),
+    ("yunet-s", (320, 240), ((320, 240), (320, 256))),            # taken as asked, padded for the network
+])
+def test_fit_size(family, asked, expected):
+    pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
+    assert frontier.fit_size(family, asked) == expected
