@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # bench/a72 is a development tool, not part of the installed package
+sys.path.append(str(ROOT))  # bench/a72 is a development tool, not installed; appended so facedge stays the installed one
 
 import importlib  # noqa: E402
 
