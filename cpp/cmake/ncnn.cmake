@@ -203,6 +203,9 @@ endif()
 file(LOCK "${_prefix}/.lock" RELEASE)
 
 set(FACEDGE_NCNN_PREFIX "${_install}" CACHE INTERNAL "")
+# A build folder kept from an earlier configure holds the ncnn_DIR of that time: with
+# other options (a new cache key) find_package would keep using the old build.
+unset(ncnn_DIR CACHE)
 find_package(ncnn CONFIG REQUIRED PATHS "${_install}" NO_DEFAULT_PATH)
 set(FACEDGE_NCNN_CACHED_DIR "${ncnn_DIR}" CACHE INTERNAL "")
 message(STATUS "facedge: using cached ncnn ${_install}")
