@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from facedge.base.errors import FacedgeError
+from facedge.calibration.graph import fuse_activations
 
 TARGETS = {"pi4": "cortex-a72", "pi5": "cortex-a76"}
 TARGET_NAMES = (*TARGETS, "this-machine")
@@ -245,7 +246,6 @@ class ModelCosts:
         int8 = {}
         producer_int8 = set()  # blobs written as int8
         if int8_model is not None:
-            producer = int8_model.producer()
             for layer in int8_model.layers:
                 if layer.type in QUANTIZABLE and layer.int_param(8, 0) > 0:
                     int8[layer.name] = layer
@@ -288,3 +288,14 @@ def blob_shapes_of(model_dir, names) -> dict:
         a = np.asarray(a)
         out[n] = tuple(int(v) for v in (a.shape if a.ndim == 3 else (a.size, 1, 1)))
     return out
+
+
+def model_costs_of(model_dir, fp32, protected, table: CostTable) -> ModelCosts:
+    """A model directory's fp32 model priced by `table`: its activations fused as its
+    int8 model will have them (`protected` blobs, the outputs, left alone), every blob's
+    shape from one run through the runtime."""
+    protected = set(protected)
+    fused = fp32.copy()
+    fuse_activations(fused, protected)
+    names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
+    return ModelCosts(table, fused, blob_shapes_of(model_dir, names), protected)

@@ -33,7 +33,7 @@ from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.report import write_reports
 from facedge.calibration.scales import METHODS, scale_from_threshold, threshold_for, weight_scales
 from facedge.calibration.compare import Agreement
-from facedge.calibration.costs import DEFAULT_TARGET, CostTable, ModelCosts, blob_shapes_of, resolve_target
+from facedge.calibration.costs import DEFAULT_TARGET, CostTable, model_costs_of, resolve_target
 from facedge.calibration.stats import collect, ordered_map
 from facedge.calibration.table import LayerScales, read_table, table_text
 from facedge.calibration.trial import TrialModels, write_model_dir
@@ -142,19 +142,12 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     float_mode, float_names = _keep_fp32(keep_fp32, qlayers)
     calib_set = find_calibration_set(calib, count)
     wider_root = _eval_root(eval_dir)
-    costs = _model_costs(fp32_dir, fp32, info, CostTable.load(cpu))
+    costs = model_costs_of(fp32_dir, fp32, info.outputs.values(), CostTable.load(cpu))
     job = _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize),
                bool(bias_correction), target, float_order, costs)
     _check_worth_quantizing(job)
     return job
-
-
-def _model_costs(fp32_dir, fp32, info, table):
-    fused = fp32.copy()
-    fuse_activations(fused, set(info.outputs.values()))
-    names = {t for layer in fused.layers if layer.type not in ("Input",) for t in (*layer.bottoms, *layer.tops)}
-    return ModelCosts(table, fused, blob_shapes_of(fp32_dir, sorted(names)), set(info.outputs.values()))
 
 
 def _check_worth_quantizing(job):

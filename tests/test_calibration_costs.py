@@ -16,19 +16,12 @@ from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.table import LayerScales
 from facedge.base.errors import FacedgeError
 
-INFO = {"format": 1, "family": "ultraface-rfb", "input_size": [320, 240], "precision": "fp32", "pixel": "rgb",
-        "mean": [127, 127, 127], "norm": [0.0078125] * 3, "input": "input", "outputs": {"scores": "scores", "boxes": "boxes"}}
+from conftest import write_reference_model_dir
 
 
 @pytest.fixture(scope="module")
 def rfb_dir(reference_ultraface, tmp_path_factory):
-    d = tmp_path_factory.mktemp("rfb") / "fp32"
-    d.mkdir()
-    param, bin_ = reference_ultraface["RFB-320"]
-    shutil.copy(param, d / "model.param")
-    shutil.copy(bin_, d / "model.bin")
-    (d / "facedge.json").write_text(json.dumps(INFO))
-    return d
+    return write_reference_model_dir(tmp_path_factory.mktemp("rfb") / "fp32", reference_ultraface)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +166,7 @@ def test_bench_states_the_board_estimate_written_with_the_model(rfb_dir, rfb, tm
     out = tmp_path / "version-RFB-320"
     shutil.copytree(rfb_dir, out / "fp32")
     int8_model, _ = build_int8_model(fp32, scales_for(fp32), {"scores", "boxes"})
-    write_model_dir(out / "int8", int8_model, dict(INFO, precision="int8"))
+    write_model_dir(out / "int8", int8_model, dict(json.loads((rfb_dir / "facedge.json").read_text()), precision="int8"))
     mc = ModelCosts(CostTable.load("cortex-a72"), fused, shapes, {"scores", "boxes"})
 
     class Job:  # what _target_report reads of quantize's job

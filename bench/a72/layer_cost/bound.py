@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.calibration.costs import CostTable, ModelCosts, blob_shapes_of, resolve_target
-from facedge.calibration.graph import fuse_activations, quantizable_layers
+from facedge.calibration.costs import CostTable, model_costs_of, resolve_target
+from facedge.calibration.graph import quantizable_layers
 from facedge.calibration.int8_model import build_int8_model
 from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.table import LayerScales
@@ -25,10 +25,7 @@ def model_costs(d: Path, table):
     info = json.loads((d / "facedge.json").read_text())
     protected = set(info["outputs"].values())
     fp32 = read_model(d / "model.param", d / "model.bin")
-    fused = fp32.copy()
-    fuse_activations(fused, protected)
-    names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
-    return fp32, protected, ModelCosts(table, fused, blob_shapes_of(d, names), protected)
+    return fp32, protected, model_costs_of(d, fp32, protected, table)
 
 
 def cheapest(fp32, protected, mc, threads):

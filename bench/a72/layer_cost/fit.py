@@ -133,8 +133,8 @@ def _write(table, out):
 
 def check_whole_models(models, table_path, quiet=False):
     """The table's estimate of each whole model (fp32, every layer int8) against its measurement."""
-    from facedge.calibration.costs import CostTable, ModelCosts, blob_shapes_of
-    from facedge.calibration.graph import fuse_activations, quantizable_layers
+    from facedge.calibration.costs import CostTable, model_costs_of
+    from facedge.calibration.graph import quantizable_layers
     from facedge.calibration.int8_model import build_int8_model
     from facedge.calibration.ncnn_model import read_model
     from facedge.calibration.scales import weight_scales
@@ -147,10 +147,7 @@ def check_whole_models(models, table_path, quiet=False):
         info = json.loads((d / "facedge.json").read_text())
         protected = set(info["outputs"].values())
         fp32 = read_model(d / "model.param", d / "model.bin")
-        fused = fp32.copy()
-        fuse_activations(fused, protected)
-        names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
-        mc = ModelCosts(table, fused, blob_shapes_of(d, names), protected)
+        mc = model_costs_of(d, fp32, protected, table)
         scales = {q.name: LayerScales(weight_scales(q.weights(fp32), q.groups, q.weight_6bit), np.float32(16))
                   for q in quantizable_layers(fp32)}
         all8, _ = build_int8_model(fp32, scales, protected)

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from facedge.calibration.costs import CostTable, ModelCosts, blob_shapes_of
-from facedge.calibration.graph import fuse_activations, quantizable_layers
+from facedge.calibration.costs import CostTable, model_costs_of
+from facedge.calibration.graph import quantizable_layers
 from facedge.calibration.int8_model import build_int8_model
 from facedge.calibration.ncnn_model import read_model
 from facedge.calibration.scales import weight_scales
@@ -60,11 +59,8 @@ def main(argv=None):
     outs = sorted(protected)
     fp32 = read_model(args.fp32 / "model.param", args.fp32 / "model.bin")
     inp = next(layer for layer in fp32.layers if layer.type == "Input").tops[0]
-    fused = fp32.copy()
-    fuse_activations(fused, protected)
-    names = sorted({t for layer in fused.layers for t in (*layer.bottoms, *layer.tops)})
     table = CostTable.load(args.cpu)
-    mc = ModelCosts(table, fused, blob_shapes_of(args.fp32, names), protected)
+    mc = model_costs_of(args.fp32, fp32, protected, table)
     scales = {q.name: LayerScales(weight_scales(q.weights(fp32), q.groups, q.weight_6bit), np.float32(16))
               for q in quantizable_layers(fp32)}
     all8, _ = build_int8_model(fp32, scales, protected)
