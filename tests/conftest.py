@@ -84,3 +84,15 @@ def run_cli(tmp_path):
                               capture_output=True, text=True, timeout=timeout, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def camera(monkeypatch):
+    """The picamera2 stand-in (tests/fake_picamera2.py) installed as `picamera2` for one
+    test: its world (scene, encoders, failures) to steer, reset before and after."""
+    import fake_picamera2
+
+    fake_picamera2.world.reset()
+    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
+    yield fake_picamera2.world
+    fake_picamera2.world.reset()

@@ -5,15 +5,11 @@ VideoCore codec and a Pi 5 without one. There is no camera and no VideoCore here
 these tests show that facedge wires the encoder as picamera2 documents it, draws
 where picamera2's examples draw, and falls back to the CPU encoder when it must."""
 
-import sys
 import threading
-import time
 
 import cv2
 import numpy as np
-import pytest
 
-import fake_picamera2
 from camera_fakes import FakeDetector
 from camera_http import MjpegStream, ServedCamera, get
 from facedge.runtime.camera import pipeline as camera_pipeline
@@ -23,14 +19,6 @@ from facedge.runtime.camera.server import CPU_ENCODER, StreamServer
 from facedge.runtime.camera.sources import Picamera2Source, make_source
 
 SQUARE = 480 // 6  # the stand-in scene's white square at 640x480; it moves 5 px a frame
-
-
-@pytest.fixture
-def camera(monkeypatch):
-    fake_picamera2.world.reset()
-    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
-    yield fake_picamera2.world
-    fake_picamera2.world.reset()
 
 
 class Collect:

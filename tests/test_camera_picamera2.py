@@ -17,14 +17,6 @@ from facedge.runtime.camera.sources import Picamera2Source, make_source, picamer
 from facedge.base.errors import FacedgeError
 
 
-@pytest.fixture
-def camera(monkeypatch):
-    fake_picamera2.world.reset()
-    fake_picamera2.install(lambda name, module: monkeypatch.setitem(sys.modules, name, module))
-    yield fake_picamera2.world
-    fake_picamera2.world.reset()
-
-
 class Collect:
     def __init__(self):
         self.reports, self.images = [], []
