@@ -8,6 +8,12 @@ linear costs in the multiply-adds, input and output elements of a layer:
   int8      int8 weights and an int8 input, float output (dequantized in its epilogue)
   int8_rq   the same with an int8 output (requantized for the next int8 layer)
   quantize  the pass an int8 layer makes over a float input before it starts
+  repack_float_pack8  (optional) the pass each reader makes over an int8 depthwise
+            convolution's float output: ncnn's int8 depthwise writes float outputs
+            packed by 8 lanes, which fp32 layers on a CPU without fp16 storage (the
+            A72) must repack to 4 with ncnn's generic, element-by-element Packing
+            (36 cycles per element on the A72 model: a float 1x1 convolution after an
+            int8 depthwise one costs 2-6 times its own price). Absent: no such pass.
 and the measured cost of every layer of the bundled models at their own shapes
 (`shapes`, used where a layer matches exactly). Layers that are never quantized cost
 the same in both models and enter as `other_per_element` times their output size.
@@ -94,6 +100,7 @@ class CostTable:
     # whole-model speed-up at 4 threads per precision (the timing model's busiest thread):
     # ncnn's int8 kernels split over threads less evenly than its fp32 ones
     speedup_4: dict = field(default_factory=lambda: {"fp32": 4.0, "int8": 4.0})
+    repack_float_pack8: list | None = None  # [fixed, per_element] per reader, or None
 
     @classmethod
     def load(cls, cpu: str, path=None) -> "CostTable":
@@ -108,7 +115,7 @@ class CostTable:
         return cls(d["cpu"], d["unit"], float(d["clock_ghz"]), float(d["cycles_per_unit"]), d["classes"],
                    d["quantize"], float(d["other_per_element"]), d["default_class"], d.get("shapes", {}),
                    d.get("source", ""), d.get("scale", {"fp32": 1.0, "int8": 1.0}),
-                   d.get("speedup_4", {"fp32": 4.0, "int8": 4.0}))
+                   d.get("speedup_4", {"fp32": 4.0, "int8": 4.0}), d.get("repack_float_pack8"))
 
     def ms(self, units: float) -> float:
         return units * self.cycles_per_unit / (self.clock_ghz * 1e6)
@@ -237,6 +244,16 @@ class ModelCosts:
         fixed, per = self.table.quantize
         return fixed + per * self.layers[name].in_elems
 
+    def repack_cost(self, layer, out_int8: bool, readers: dict) -> float:
+        """The boundary pass(es) behind an int8 depthwise convolution whose output stays
+        float (table.repack_float_pack8): one per layer reading it, Splits seen through."""
+        coef = self.table.repack_float_pack8
+        s = self.layers[layer.name]
+        if not coef or out_int8 or layer.type != "ConvolutionDepthWise" or s.out_channels % 8:
+            return 0.0
+        n = max(1, readers.get(layer.tops[0], 0))
+        return n * (coef[0] + coef[1] * s.out_elems)
+
     def estimate(self, int8_model=None) -> Estimate:
         """The cost of the fp32 model (int8_model None) or of an int8 model built
         from it (build_int8_model's output: which layers are int8, which requantize)."""
@@ -252,6 +269,7 @@ class ModelCosts:
                     if layer.int_param(8, 0) > 100:
                         producer_int8.update(layer.tops)
             split_of = {t: layer.bottoms[0] for layer in int8_model.layers if layer.type == "Split" for t in layer.tops}
+            readers = _readers(int8_model)
         for name, s in self.layers.items():
             parallel = max(1, min(4, s.out_channels // 4))
             if name not in int8:
@@ -269,10 +287,28 @@ class ModelCosts:
             if not in_int8:
                 units += self.quantize_cost(name)
             units *= self.table.scale["int8"]
-            rows.append({"layer": name, "class": s.cls, "precision": "int8", "input": "int8" if in_int8 else "float",
-                         "output": "int8" if out_int8 else "float", "cost": units, "source": source,
-                         "parallel": parallel})
+            row = {"layer": name, "class": s.cls, "precision": "int8", "input": "int8" if in_int8 else "float",
+                   "output": "int8" if out_int8 else "float", "cost": units, "source": source, "parallel": parallel}
+            repack = self.repack_cost(layer, out_int8, readers)
+            if repack:
+                row["cost"] += repack
+                row["repack"] = round(repack)
+            rows.append(row)
         return Estimate(self.table, rows, self.table.other_per_element * self.other_elements, fallbacks)
+
+
+def _readers(model) -> dict:
+    """{blob: how many non-Split layers read it, directly or through Splits}"""
+    consumers = model.consumers()
+
+    def count(blob):
+        n = 0
+        for i, _ in consumers.get(blob, []):
+            layer = model.layers[i]
+            n += sum(count(t) for t in layer.tops) if layer.type == "Split" else 1
+        return n
+
+    return {t: count(t) for layer in model.layers for t in layer.tops}
 
 
 def blob_shapes_of(model_dir, names) -> dict:

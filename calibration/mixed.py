@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.calibration.compare import Agreement, output_error, ranked_agreement
+from facedge.calibration.compare import Agreement, output_error, ranked_agreement, ranked_thresholds
 from facedge.base.progress import progress
 
 SENSITIVITY_IMAGES = 16
@@ -62,6 +62,11 @@ class Reference:
     faces: list  # Detector.detect results at the runtime's default thresholds
     ranked: list  # Detector.detect results with RANKED_OPTIONS, as `facedge eval` ranks them
 
+    @property
+    def thresholds(self) -> tuple:
+        """(face score, ignore score) of the ranked agreement: above the model's background floor."""
+        return ranked_thresholds(self.ranked, RANKED_OPTIONS["top_k"])
+
     @classmethod
     def measure(cls, fp32_detector, images, threads, ranked_detector=None):
         raw = _map(fp32_detector.infer, images, threads)
@@ -80,7 +85,8 @@ def mean_output_error(detector, ref: Reference, threads) -> float:
 
 def ranked_loss(detector, ref: Reference, threads) -> float:
     """1 - ranked agreement of `detector` (made with RANKED_OPTIONS) with the fp32 model."""
-    return 1.0 - ranked_agreement(ref.ranked, _map(detector.detect, ref.images, threads))
+    face, ignore = ref.thresholds
+    return 1.0 - ranked_agreement(ref.ranked, _map(detector.detect, ref.images, threads), face, ignore)
 
 
 def agreement(detector, ref: Reference, threads) -> Agreement:
@@ -109,32 +115,49 @@ class FloatChoice:
 
 
 def cost_ranking(scales: dict, sensitivity: dict, cost_of) -> tuple:
-    """(free, ranked): `free` are the layers int8 saves nothing on (floating them costs
-    no time on the board, boundary passes included, and removes their error), found
-    again after each round as floating some changes what the others save; `ranked`
-    are the rest, by sensitivity per unit saved, the most float-worthy first.
-    cost_of(float_names) -> the estimated model cost."""
-    free = []
-    while True:
-        base = cost_of(tuple(free))
-        saving = {n: cost_of((*free, n)) - base for n in scales if n not in free}
-        more = [n for n in saving if saving[n] <= 0]
-        if not more:
-            break
-        free += sorted(more, key=lambda n: -sensitivity[n])
-    ranked = sorted(saving, key=lambda n: -sensitivity[n] / saving[n])
-    return free, ranked
+    """(free, ranked): the order in which layers go float, priced in context.
+
+    `free` are the layers int8 saves nothing on in the every-layer-int8 model (floating
+    them costs no time on the board, boundary passes included, and removes their
+    error). Then, greedily, the layer with the most sensitivity per unit its int8 form
+    saves *given the layers already float* goes next, and whatever that makes free
+    follows at once: what a layer saves depends on its neighbours' precision (a float
+    1x1 convolution after an int8 depthwise one adds a repacking pass that a float pair
+    does not), so the savings are priced again after every step, on the whole model.
+    cost_of(float_names) -> the estimated model cost. Deterministic: ties keep model order."""
+    names = list(scales)
+    floated = []
+
+    def savings():
+        base = cost_of(tuple(floated))
+        return {n: cost_of((*floated, n)) - base for n in names if n not in floated}
+
+    def take_free(saving):
+        while True:
+            free_now = [n for n in saving if saving[n] <= 0]
+            if not free_now:
+                return saving
+            floated.append(max(free_now, key=lambda n: sensitivity[n]))  # max keeps the first of equals
+            saving = savings()
+
+    saving = take_free(savings())
+    free = list(floated)
+    while saving:
+        floated.append(max(saving, key=lambda n: sensitivity[n] / saving[n]))
+        saving = take_free(savings())
+    return free, floated[len(free):]
 
 
 def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference, threads, target=DEFAULT_MAX_AP_LOSS,
-                        ranked=None, free=()) -> FloatChoice:
+                        ranked=None, free=(), cost_of=None) -> FloatChoice:
     """The fewest layers, taken in `ranked` order (default: most sensitive first), to
     leave in float, besides the `free` ones, for the ranked-agreement AP loss to be at
     most the target. The loss falls (nearly) monotonically as layers go float, so a
     bisection over their count finds it in a few trials. Without `free` (the
     sensitivity order) at most half the layers go float; with it (the cost order)
     any number of the ranked ones may: every float layer then buys accuracy at the
-    least time."""
+    least time. With `cost_of`, the layers after the chosen ones that then cost nothing
+    to float (cost_of does not rise) go float too."""
     if ranked is None:
         ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
     free = list(free)
@@ -171,6 +194,10 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
         half = max(start, int(len(ranked) * MAX_FLOAT_FRACTION))
         error(half)
         limit = min((k for k in tried if k < len(ranked)), key=lambda k: (tried[k], k))
+    if best is not None and cost_of is not None:
+        while best < len(ranked) and cost_of(tuple(ranked[:best + 1])) <= cost_of(tuple(ranked[:best])):
+            best += 1
+            error(best)  # measured, for the report
     steps = [(k, round(tried[k], 6)) for k in sorted(tried)]
     if best is None:
         return FloatChoice(ranked[:limit], target, False, steps, tried[limit])

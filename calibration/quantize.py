@@ -14,6 +14,7 @@ inputs and options (not on timing or thread count): two runs give the same bytes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -201,7 +202,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
 
     # 2. mixed precision
     t = time.monotonic()
-    sensitivity, choice, float_names, order = None, None, job.float_names, None
+    sensitivity, choice, float_names, order, thresholds = None, None, job.float_names, None, None
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
         ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
@@ -209,6 +210,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
             check = ref.subset(mixed.CHECK_IMAGES)
+            thresholds = check.thresholds
             if job.float_order == "sensitivity":
                 choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
                 order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}
@@ -260,6 +262,8 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             "target": _target_report(job, int8_model),
             "mixed_precision": None if choice is None else {"max_ap_loss": choice.target, "met": choice.met,
                                                              "ap_loss": round(choice.loss, 6), "order": order,
+                                                             "face_score": round(thresholds[0], 4),
+                                                             "ignore_score": round(thresholds[1], 4),
                                                              "float_layers": choice.kept, "steps": choice.steps},
             "graph": {"fused_activations": len(graph_notes["fused_activations"]),
                       "requantized_layers": len(graph_notes["requantized"])},
@@ -275,15 +279,18 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
 def _by_cycles(job, fp32, trials, scales, sensitivity, check):
     """--float-order cycles: the layers int8 saves nothing on first, then by accuracy lost
     per cycle saved (mixed.cost_ranking)."""
-    free, ranked = mixed.cost_ranking(scales, sensitivity, lambda names: job.cost_of(fp32, scales, names))
-    choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked, free)
+    cost_of = functools.lru_cache(maxsize=None)(lambda names: job.cost_of(fp32, scales, names))
+    free, ranked = mixed.cost_ranking(scales, sensitivity, cost_of)
+    choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, ranked, free,
+                                       cost_of)
     order = {"by": "accuracy lost per cycle saved", "free": free, "ranked": ranked}
     if not choice.met or len(choice.kept) > len(free) + (len(scales) - len(free)) * mixed.MAX_FLOAT_FRACTION:
         # a layer that saves much but alone breaks the budget ranks last by error per cycle and
         # drags everything before it into float: try the sensitivity order too, after the free
         # layers, and keep the cheaper model that meets the budget (the lower loss when neither does)
         by_error = [n for n in sorted(scales, key=lambda n: -sensitivity[n]) if n not in free]
-        other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, by_error, free)
+        other = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss, by_error, free,
+                                          cost_of)
         cheaper = job.cost_of(fp32, scales, other.kept) < job.cost_of(fp32, scales, choice.kept)
         if (other.met and (cheaper or not choice.met)) or (not choice.met and other.loss < choice.loss):
             choice = other

@@ -89,7 +89,9 @@ def markdown(r: dict) -> str:
     if mp:
         lines.append(f"- mixed precision: at most {mp['max_ap_loss']} AP lost against fp32's own detections on the "
                      f"calibration images: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
-                     "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"]))
+                     "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"])
+                     + (f" (fp32 detections scoring >= {mp['face_score']} are the faces, {mp['ignore_score']} .. "
+                        f"{mp['face_score']} borderline)" if "face_score" in mp else ""))
     lines += _target_section(r.get("target"))
     a = r["agreement"]
     lines += ["", "### fp32 vs int8 on the calibration images", "",

@@ -96,6 +96,41 @@ def test_an_int8_model_is_priced_with_its_boundaries(rfb):
     assert mixed_rows[producer]["precision"] == "fp32" and mixed_rows[first]["input"] == "float"
 
 
+def test_a_float_reader_of_an_int8_depthwise_layer_pays_the_repack(rfb):
+    """ncnn's int8 depthwise convolution writes a float output packed by 8; an fp32 reader
+    on the A72 repacks it element by element: priced per reader where the table has it."""
+    fp32, fused, shapes = rfb
+    protected = {"scores", "boxes"}
+    mc = ModelCosts(synthetic_table(shapes={}, repack_float_pack8=[100, 7]), fused, shapes, protected)
+    plain = ModelCosts(synthetic_table(shapes={}), fused, shapes, protected)
+    by_name = {layer.name: layer for layer in fused.layers}
+    consumers = fused.consumers()
+    dw, reader = next((q.name, fused.layers[consumers[by_name[q.name].tops[0]][0][0]].name)
+                      for q in quantizable_layers(fused) if q.type == "ConvolutionDepthWise" and q.num_output % 8 == 0)
+    all8, _ = build_int8_model(fp32, scales_for(fp32), protected)
+    mixed, _ = build_int8_model(fp32, {k: v for k, v in scales_for(fp32).items() if k != reader}, protected)
+    assert mc.estimate(all8).total == pytest.approx(plain.estimate(all8).total)  # int8 readers: requantized, no repack
+    row = {r["layer"]: r for r in mc.estimate(mixed).layers}[dw]
+    assert row["output"] == "float" and row["repack"] == 100 + 7 * mc.layers[dw].out_elems
+    assert mc.estimate(mixed).total == pytest.approx(plain.estimate(mixed).total + row["repack"])
+    assert CostTable.load("cortex-a72").repack_float_pack8[1] > 10  # the A72's: tens of cycles per element
+    assert CostTable.load("cortex-a76").repack_float_pack8 is None  # the A76's fp16 layers read 8 lanes as they are
+
+
+def test_cost_ranking_prices_each_step_in_context():
+    """Floating x (sensitive) makes its int8 producer d cost more than it saves (the repack
+    behind it): d follows x at once, before the next layer by error per unit saved."""
+    from facedge.calibration.mixed import cost_ranking
+
+    def cost_of(float_names):
+        f = set(float_names)
+        i8 = {n for n in "dxy" if n not in f}
+        return 100 - 1 * ("d" in i8) - 10 * ("x" in i8) - 5 * ("y" in i8) + 4 * ("d" in i8 and "x" in f)
+
+    free, ranked = cost_ranking({n: None for n in "dxy"}, {"d": 0.01, "x": 1.0, "y": 0.2}, cost_of)
+    assert free == [] and ranked == ["x", "d", "y"]
+
+
 def test_a_missing_layer_class_falls_back_and_says_so(rfb):
     fp32, fused, shapes = rfb
     table = synthetic_table(shapes={})
