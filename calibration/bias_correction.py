@@ -17,7 +17,7 @@ from facedge.calibration.int8_model import quantize_weights
 
 
 def weight_error_shift(layer_type: str, weights: np.ndarray, num_output: int, groups: int, weight_scales: np.ndarray,
-                       channel_mean: np.ndarray | None) -> np.ndarray | None:
+                       channel_mean: np.ndarray | None, weight_int8: np.ndarray | None = None) -> np.ndarray | None:
     """The per-output-channel bias delta that cancels the mean output error of int8
     weights, or None where it cannot be computed (InnerProduct, no mean, a shape
     that does not match)."""
@@ -33,7 +33,7 @@ def weight_error_shift(layer_type: str, weights: np.ndarray, num_output: int, gr
     if per_out % cin_g:
         return None
     k = per_out // cin_g
-    q = quantize_weights(weights, weight_scales).astype(np.float64)
+    q = (quantize_weights(weights, weight_scales) if weight_int8 is None else weight_int8).astype(np.float64)
     ws = np.asarray(weight_scales, np.float64)
     if len(ws) != num_output:  # depthwise: one scale per group
         ws = np.repeat(ws, num_output // len(ws))

@@ -4,6 +4,7 @@
                      [--calib-method kl|aciq|percentile|minmax|eq] [--keep-fp32 auto|none|LAYER,...]
                      [--eval DIR | --no-eval] [--table FILE] [--threads N] [--json]
                      [--target pi4|pi5|this-machine] [--float-order sensitivity|cycles] [--bias-correction]
+                     [--rounding nearest|adaptive]
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 
 from facedge.calibration.costs import DEFAULT_TARGET, TARGET_NAMES
 from facedge.calibration.mixed import DEFAULT_MAX_AP_LOSS
-from facedge.calibration.quantize import DEFAULT_COUNT, DEFAULT_METHOD
+from facedge.calibration.quantize import (DEFAULT_COUNT, DEFAULT_FLOAT_ORDER, DEFAULT_METHOD, DEFAULT_ROUNDING, FLOAT_ORDERS,
+                                          ROUNDINGS)
 from facedge.calibration.scales import METHODS
 from facedge.calibration.summary import summary
 
@@ -46,12 +48,15 @@ def configure_parser(p):
     p.add_argument("--target", default=DEFAULT_TARGET, metavar="|".join(TARGET_NAMES),
                    help="the board the int8 model is for: its cost table (Cortex-A72 for pi4, A76 for pi5) gives the "
                         f"report's estimated milliseconds there (default {DEFAULT_TARGET})")
-    p.add_argument("--float-order", choices=("sensitivity", "cycles"), default="sensitivity",
+    p.add_argument("--float-order", choices=FLOAT_ORDERS, default=DEFAULT_FLOAT_ORDER,
                    help="with --keep-fp32 auto: float the most sensitive layers first (default; measured fastest by "
                         "the A72 timing model) or rank them by accuracy lost per cycle saved on --target")
     p.add_argument("--bias-correction", action="store_true",
                    help="correct the mean output shift int8 weights cause (off by default: on RFB-320 it raised "
                         "agreement with fp32 but not WIDER AP)")
+    p.add_argument("--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING,
+                   help="how float weights become int8: each to its nearest level, or 'adaptive': rounded up or down "
+                        f"for the least layer output error on the calibration images (default {DEFAULT_ROUNDING})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -61,7 +66,7 @@ def run(args) -> int:
     report = quantize(args.model, args.output, calib=args.calib, count=args.calib_count, method=args.calib_method,
                       keep_fp32=args.keep_fp32, eval_dir=False if args.no_eval else args.eval, table=args.table,
                       threads=args.threads, max_ap_loss=args.max_ap_loss, target=args.target,
-                      float_order=args.float_order, bias_correction=args.bias_correction)
+                      float_order=args.float_order, bias_correction=args.bias_correction, rounding=args.rounding)
     if args.json:
         print(json.dumps(report))
     else:

@@ -59,7 +59,7 @@ def build_int8_model(fp32: NcnnModel, scales: dict, protected_blobs=()) -> tuple
     for name, s in scales.items():
         layer = by_name[name]
         weight = layer.chunk("weight")
-        q = quantize_weights(weight.values, s.weight)
+        q = s.weight_int8 if getattr(s, "weight_int8", None) is not None else quantize_weights(weight.values, s.weight)
         layer.chunks[layer.chunks.index(weight)] = Chunk("weight", True, tagged_int8(q), q)
         layer.set_param(8, INT8_SCALE_TERM[layer.type])
         if getattr(s, "bias_delta", None) is not None:

@@ -43,6 +43,9 @@ from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_i
 
 DEFAULT_COUNT = 200
 FLOAT_ORDERS = ("sensitivity", "cycles")
+DEFAULT_FLOAT_ORDER = "sensitivity"
+ROUNDINGS = ("nearest", "adaptive")
+DEFAULT_ROUNDING = "nearest"
 DEFAULT_METHOD = "percentile"
 TABLE_FILE = "model.table"
 SIMILARITY_IMAGES = 8
@@ -71,6 +74,7 @@ class _Job:
     bias_correction: bool
     target: str  # --target as given (pi4, pi5, this-machine)
     float_order: str  # sensitivity | cycles
+    rounding: str  # nearest | adaptive
     costs: object  # costs.ModelCosts of this model on the target's CPU
 
     def cost_of(self, model, scales, float_names=()) -> float:
@@ -87,7 +91,7 @@ class _Job:
 
 def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
              eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True,
-             bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> dict:
+             bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING) -> dict:
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
@@ -109,20 +113,25 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     and the report estimates fp32 and int8 milliseconds there.
     float_order: how `keep_fp32="auto"` ranks the layers: "sensitivity" (the most
     sensitive first; the default: its models measured fastest by the A72 timing model)
-    or "cycles" (by accuracy lost per cycle saved on the target, from its cost table)."""
+    or "cycles" (by accuracy lost per cycle saved on the target, from its cost table).
+    rounding: how float weights become int8: "nearest" (each to its nearest level) or
+    "adaptive" (rounded for the least layer output error on calibration activations,
+    rounding.py)."""
     started = time.monotonic()
     job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-                 bias_correction, target, float_order)
+                 bias_correction, target, float_order, rounding)
     with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
         return _run(job, Path(scratch), started)
 
 
 def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-           bias_correction=False, target=DEFAULT_TARGET, float_order="sensitivity") -> _Job:
+           bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING) -> _Job:
     """Everything that can be refused, refused before the long part starts."""
     threads = _threads(threads)
     if float_order not in FLOAT_ORDERS:
         raise FacedgeError(f"--float-order: expected one of {', '.join(FLOAT_ORDERS)}, got {float_order!r}")
+    if rounding not in ROUNDINGS:
+        raise FacedgeError(f"--rounding: expected one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     cpu = resolve_target(target)
     if method not in METHODS:
         raise FacedgeError(f"--calib-method: expected one of {', '.join(METHODS)}, got {method!r}")
@@ -146,7 +155,7 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     costs = model_costs_of(fp32_dir, fp32, info.outputs.values(), CostTable.load(cpu))
     job = _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize),
-               bool(bias_correction), target, float_order, costs)
+               bool(bias_correction), target, float_order, rounding, costs)
     _check_worth_quantizing(job)
     return job
 
@@ -194,6 +203,8 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
         stats = collect(measure, job.calib_set.paths, sorted({q.source for q in job.qlayers}), job.threads,
                         histograms=job.method in ("kl", "percentile", "eq"))
         scales, stats_json = _calibrate(fp32, job.qlayers, stats, job.method, measure, job.protected)
+        if job.rounding == "adaptive":
+            _round_adaptively(fp32, job.qlayers, scales, measure, stats.used, job.threads)
         if job.bias_correction:
             _correct_biases(fp32, job.qlayers, stats, scales)
     if not stats.used:
@@ -232,6 +243,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
                 "images_used": len(stats.used), "images_unreadable": len(stats.unreadable),
                 "keep_fp32": job.float_mode, "float_layers": list(float_names),
                 "bias_correction": job.bias_correction and job.given_table is None,
+                "rounding": job.rounding if job.given_table is None else "nearest",
                 "max_ap_loss": job.max_ap_loss if job.float_mode == "auto" else None,
                 "table_sha256": hashlib.sha256(table_text(quantized).encode()).hexdigest()}
     if job.table_path is not None:
@@ -405,13 +417,32 @@ def _calibrate(fp32, qlayers, stats, method, detector, protected):
     return scales, rows
 
 
+def _round_adaptively(fp32, qlayers, scales, detector, images, threads):
+    """int8 weights rounded for the least output error of each layer (rounding.py), from
+    the float model's activations on the first calibration images, summed in image order."""
+    from facedge.calibration import rounding
+    from facedge.calibration.stats import ordered_map
+
+    by_name = {q.name: q for q in qlayers}
+    hessians = rounding.Hessians([fp32.layers[q.index] for q in qlayers])
+    source_of = {n: by_name[n].source for n in hessians.layers}
+    sources = sorted(set(source_of.values()))
+    for blobs in ordered_map(lambda p: detector.extract_blobs(read_image(p), sources), images[:rounding.IMAGES], threads,
+                             "calibration: adaptive rounding"):
+        hessians.add(blobs, source_of)
+    for name, layer in hessians.layers.items():
+        q, s = by_name[name], scales[name]
+        s.weight_int8 = rounding.round_weights(q.weights(fp32), s.weight, hessians.h[name],
+                                               layer.type == "ConvolutionDepthWise", 31 if q.weight_6bit else 127)
+
+
 def _correct_biases(fp32, qlayers, stats, scales):
     from facedge.calibration.bias_correction import weight_error_shift
 
     for q in qlayers:
         s = scales[q.name]
         s.bias_delta = weight_error_shift(q.type, q.weights(fp32), q.num_output, q.groups, s.weight,
-                                          stats.blobs[q.source].channel_mean)
+                                          stats.blobs[q.source].channel_mean, s.weight_int8)
 
 
 def _measure(job: _Job, int8_dir, int8_model, layer_reference, stats) -> dict:

@@ -26,6 +26,7 @@ class LayerScales:
     weight: np.ndarray  # float32, one per output channel (per group for depthwise)
     input: np.float32
     bias_delta: np.ndarray | None = None  # added to the int8 layer's bias (bias correction); not part of the table
+    weight_int8: np.ndarray | None = None  # the int8 weights, where not nearest-rounded (rounding.py); not in the table
 
 
 def _number_text(v) -> str:

@@ -51,6 +51,8 @@ def configure_parser(p):
                         "cycle saved on --target")
     q.add_argument("--bias-correction", action="store_true",
                    help="correct the int8 layers' biases for their weights' rounding (off by default)")
+    q.add_argument("--rounding", choices=("nearest", "adaptive"), default=None,
+                   help="how weights become int8 (see facedge quantize --help)")
 
 
 def missing_dependencies():
@@ -59,10 +61,10 @@ def missing_dependencies():
 
 def run(args) -> int:
     int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval,
-                    args.target, args.float_order, args.bias_correction or None)
+                    args.target, args.float_order, args.bias_correction or None, args.rounding)
     if not args.int8 and any(v is not None for v in int8_options):
         raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss, --eval, --target, "
-                           "--float-order and --bias-correction need --int8")
+                           "--float-order, --bias-correction and --rounding need --int8")
     if args.int8:
         from facedge.calibration.costs import resolve_target
 
@@ -92,7 +94,8 @@ def run(args) -> int:
             method=args.calib_method or calibration.DEFAULT_METHOD, keep_fp32=args.keep_fp32 or "auto", eval_dir=args.eval,
             max_ap_loss=args.max_ap_loss if args.max_ap_loss is not None else calibration.mixed.DEFAULT_MAX_AP_LOSS,
             target=args.target or calibration.DEFAULT_TARGET, bias_correction=args.bias_correction,
-            float_order=args.float_order or "sensitivity")
+            float_order=args.float_order or calibration.DEFAULT_FLOAT_ORDER,
+            rounding=args.rounding or calibration.DEFAULT_ROUNDING)
         print(summary(report))
     return 0
 
