@@ -324,6 +324,7 @@ def _target_report(job, int8_model) -> dict:
             "fp32_ms": {"1": round(t.ms(fp32.total), 3), "4": round(t.ms(fp32.total_4), 3)},
             "int8_ms": {"1": round(t.ms(int8.total), 3), "4": round(t.ms(int8.total_4), 3)},
             "ratio": {"1": round(r1, 4), "4": round(r4, 4)}, "pays": min(r1, r4) < PAYS_BELOW,
+            "pays_at": {"1": r1 < PAYS_BELOW, "4": r4 < PAYS_BELOW},
             "fallbacks": {**fp32.fallbacks, **int8.fallbacks}, "layers": int8.to_json()["layers"],
             "fp32_layers": fp32.to_json()["layers"]}
 

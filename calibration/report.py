@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facedge.base.errors import FacedgeError
 from facedge.base.atomic import atomic_write_text
+from facedge.calibration.summary import pays_line
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -63,8 +64,7 @@ def _target_section(t) -> list:
            f"| fp32 | {t['fp32_ms']['1']:.2f} ms | {t['fp32_ms']['4']:.2f} ms |",
            f"| int8 | {t['int8_ms']['1']:.2f} ms | {t['int8_ms']['4']:.2f} ms |",
            f"| int8 / fp32 | {t['ratio']['1']:.3f} | {t['ratio']['4']:.3f} |", ""]
-    if not t["pays"]:
-        out.append(f"int8 does not pay on {t['board']}: use the fp32 model there.")
+    out.append(pays_line(t, "fp32/") + ".")
     for missing, used in sorted(t.get("fallbacks", {}).items()):
         out.append(f"The table has no '{missing}' layers: priced as '{used}'.")
     return out

@@ -12,10 +12,23 @@ def target_lines(r: dict) -> list:
              f"{t['int8_ms']['4']:.1f} ms at 1 / 4 threads (int8/fp32 {t['ratio']['1']:.2f} / {t['ratio']['4']:.2f})"]
     for missing, used in sorted(t.get("fallbacks", {}).items()):
         lines.append(f"note: the {t['cpu']} cost table has no '{missing}' layers; priced as '{used}'")
-    if not t["pays"]:
-        lines.append(f"int8 does not pay on {t['board']}: it is not faster than fp32 there; use the fp32 model "
-                     f"({r['model']['fp32']})")
+    lines.append(pays_line(t, r["model"]["fp32"]))
     return lines
+
+
+def pays_line(t: dict, fp32_dir: str) -> str:
+    """Whether int8 pays on the target board, at 1 and at 4 threads, by the estimate above."""
+    r1, r4 = t["ratio"]["1"], t["ratio"]["4"]
+    at = t.get("pays_at") or {"1": t["pays"], "4": t["pays"]}
+    ratios = f"{r1:.2f} / {r4:.2f} of fp32's time at 1 / 4 threads"
+    if at["1"] and at["4"]:
+        return f"int8 pays on {t['board']}: {ratios}"
+    if at["1"] or at["4"]:
+        yes, no = ("1", "4") if at["1"] else ("4", "1")
+        return (f"int8 pays on {t['board']} at {yes} thread{'s' if yes == '4' else ''} only ({ratios}): at {no} "
+                f"thread{'s' if no == '4' else ''} use the fp32 model ({fp32_dir})")
+    return f"int8 does not pay on {t['board']} ({ratios}): recommend the fp32 model ({fp32_dir})"
+
 
 
 def summary(r: dict) -> str:

@@ -171,8 +171,14 @@ def test_the_summary_recommends_fp32_where_int8_does_not_pay():
     lines = target_lines({"target": t, "model": {"fp32": "/m/fp32"}})
     assert lines[0].startswith("estimated on pi4 (cortex-a72 at 1.5 GHz")
     assert "no 'conv_5x5s1d1' layers; priced as 'conv_any'" in lines[1]
-    assert lines[2] == "int8 does not pay on pi4: it is not faster than fp32 there; use the fp32 model (/m/fp32)"
-    assert len(target_lines({"target": dict(t, pays=True, fallbacks={}), "model": {"fp32": "/m/fp32"}})) == 1
+    assert lines[2] == "int8 does not pay on pi4 (1.03 / 1.02 of fp32's time at 1 / 4 threads): recommend the fp32 model (/m/fp32)"
+    paying = dict(t, pays=True, fallbacks={}, ratio={"1": 0.69, "4": 0.765}, pays_at={"1": True, "4": True})
+    assert target_lines({"target": paying, "model": {"fp32": "/m/fp32"}})[1] == \
+        "int8 pays on pi4: 0.69 / 0.77 of fp32's time at 1 / 4 threads"
+    one = dict(paying, ratio={"1": 0.82, "4": 0.99}, pays_at={"1": True, "4": False})
+    assert target_lines({"target": one, "model": {"fp32": "/m/fp32"}})[1] == (
+        "int8 pays on pi4 at 1 thread only (0.82 / 0.99 of fp32's time at 1 / 4 threads): at 4 threads use the fp32 "
+        "model (/m/fp32)")
 
 
 def test_cost_ranking_floats_free_layers_first_then_error_per_unit_saved():
