@@ -2,13 +2,15 @@
 
 Rounding every weight to its nearest int8 level minimises each weight's own error,
 not the error of the layer's output, which is what the next layers see. AdaRound
-(Nagel et al. 2020) learns per weight whether to round up or down so that the
-output error on calibration data is least; OPTQ/GPTQ (Frantar et al. 2022) gets
-close to it without training: the weights of one output channel are rounded one
-input position at a time, and each rounding error is fed forward into the weights
-not yet rounded, in proportion to how the layer's inputs correlate (the inverse of
-H = E[x x^T] over calibration patches x). The result is an ordinary int8 weight per
-position with the same per-channel scales: ncnn runs it as it runs any other.
+(Nagel et al. 2020) chooses per weight whether to round down or up so that the
+output error on calibration data is least; for one layer and one output channel
+with weight errors e that error is e^T H e, H = sum of x x^T over the calibration
+patches x the layer reads. AdaRound relaxes and trains the up/down choice; here it
+is searched directly: starting from nearest rounding, each weight in turn takes the
+other direction where that lowers e^T H e (the change is 2 d (H e)_i + d^2 H_ii for
+a step d in e_i, so a pass over the weights costs one row of H per flip), for a few
+passes. No training, no random start, no matrix inversion. The result is an ordinary
+int8 weight per position with the same per-channel scales: ncnn runs it as any other.
 
 H comes from the float model's own activations (its input blob, as calibration
 reads it) on the first IMAGES calibration images, at most POSITIONS output positions
@@ -21,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-IMAGES = 24
-POSITIONS = 2048  # output positions per image and layer that enter H
-DAMPING = 0.01  # of H's mean diagonal, added to its diagonal: keeps the inverse stable
+IMAGES = 16
+POSITIONS = 1024  # output positions per image and layer that enter H (16 k per layer in all)
+SWEEPS = 4  # passes over the weights; each weight may change its rounding once per pass
 
 
 def _geometry(layer):
@@ -71,41 +73,44 @@ class Hessians:
         for name, layer in self.layers.items():
             p = patches(np.asarray(blobs[source_of[name]], np.float64), layer)
             if layer.type == "ConvolutionDepthWise":
-                h = np.einsum("pci,pcj->cij", p, p)  # (C, k, k)
+                pc = np.ascontiguousarray(np.transpose(p, (1, 0, 2)))  # (C, positions, k)
+                h = np.matmul(np.swapaxes(pc, 1, 2), pc)  # (C, k, k)
             else:
                 flat = p.reshape(len(p), -1)  # (positions, C * k): ncnn's weight order within an output channel
                 h = flat.T @ flat
             self.h[name] = h if name not in self.h else self.h[name] + h
 
 
-def _inverse_cholesky_upper(h: np.ndarray) -> np.ndarray:
-    """U with U^T U = H^-1 (upper triangular), for a (..., n, n) stack."""
-    n = h.shape[-1]
-    diag = np.einsum("...ii->...i", h)
-    damp = DAMPING * np.maximum(diag.mean(axis=-1), 1e-12)
-    h = h + damp[..., None, None] * np.eye(n)
-    dead = diag == 0  # inputs that never fire: their weights do not matter, keep H invertible
-    h = h + np.where(dead, 1.0, 0.0)[..., None] * np.eye(n)
-    inv = np.linalg.inv(h)
-    return np.swapaxes(np.linalg.cholesky(inv), -1, -2)
-
-
 def round_weights(weights: np.ndarray, scales: np.ndarray, h: np.ndarray, depthwise: bool, levels: int) -> np.ndarray:
-    """int8 weights (flat, ncnn order) of one layer, rounded with error feedback.
-    weights: the float weights (flat); scales: per output channel (per group for
-    depthwise); h: (n, n) for a convolution, (C, k, k) for depthwise."""
+    """int8 weights (flat, ncnn order) of one layer, each rounded down or up for the least
+    output error e^T H e (e: the weight errors of one output channel) on the calibration
+    patches. weights: the float weights (flat); scales: per output channel (per group
+    for depthwise); h: (n, n) for a convolution, (C, k, k) for depthwise."""
     s = np.asarray(scales, np.float64)
     rows = len(s)
-    w = np.asarray(weights, np.float64).reshape(rows, -1).copy()
+    w = np.asarray(weights, np.float64).reshape(rows, -1)
     n = w.shape[1]
-    u = _inverse_cholesky_upper(h)  # (n, n) or (rows, n, n)
-    if not depthwise:
-        u = np.broadcast_to(u, (rows, n, n))
-    q = np.zeros_like(w)
     live = s > 0  # an all-zero channel stays zero (ncnn: output = bias)
-    for i in range(n):
-        wq = np.clip(np.trunc(w[:, i] * s + np.copysign(0.5, w[:, i])), -levels, levels)
-        q[:, i] = np.where(live, wq, 0)
-        err = np.where(live, (w[:, i] - q[:, i] / np.where(live, s, 1)) / u[:, i, i], 0.0)
-        w[:, i + 1:] -= err[:, None] * u[:, i, i + 1:]
+    safe = np.where(live, s, 1.0)[:, None]
+    v = w * safe
+    q = np.where(live[:, None], np.clip(np.trunc(v + np.copysign(0.5, v)), -levels, levels), 0.0)  # nearest, as ncnn
+    low = np.clip(np.floor(v), -levels, levels)
+    other = np.where(q == low, np.minimum(low + 1, levels), low)  # the other way to round each weight
+    err = w - q / safe
+    hh = np.broadcast_to(h, (rows, n, n)) if not depthwise else np.asarray(h, np.float64)
+    g = np.einsum("ri,rij->rj", err, hh)  # H e per channel (einsum: numpy's own loops, no BLAS threads)
+    diag = np.einsum("rii->ri", hh)
+    for _ in range(SWEEPS):
+        flips = 0
+        for i in range(n):
+            d = (q[:, i] - other[:, i]) / safe[:, 0]  # how e_i changes if weight i rounds the other way
+            better = live & (other[:, i] != q[:, i]) & (2.0 * d * g[:, i] + d * d * diag[:, i] < 0)
+            if not better.any():
+                continue
+            flips += int(better.sum())
+            d = np.where(better, d, 0.0)
+            q[:, i], other[:, i] = np.where(better, other[:, i], q[:, i]), np.where(better, q[:, i], other[:, i])
+            g += d[:, None] * hh[:, i, :]
+        if not flips:
+            break
     return q.astype(np.int8).reshape(-1)

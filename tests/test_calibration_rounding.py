@@ -56,8 +56,10 @@ def test_patches_reproduce_the_convolution(kind, k, stride, dilation, pad):
     assert got == pytest.approx(reference_conv(x, layer), abs=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["Convolution", "ConvolutionDepthWise"])
-def test_adaptive_rounding_lowers_the_output_error(kind):
+@pytest.mark.parametrize("kind,factor", [("Convolution", 0.9), ("ConvolutionDepthWise", 0.97)])
+def test_adaptive_rounding_lowers_the_output_error(kind, factor):
+    """Each weight rounded down or up, never further; the output error falls (less for a
+    depthwise channel: 9 weights to choose among)."""
     cin = 16
     layer = conv_layer(kind, cin, cin if kind == "ConvolutionDepthWise" else 8, 3)
     rng = np.random.default_rng(2)
@@ -71,7 +73,7 @@ def test_adaptive_rounding_lowers_the_output_error(kind):
     near = quantize_weights(w, s)
     ada = rounding.round_weights(w, s, h.h["l"], kind == "ConvolutionDepthWise", 127)
     assert ada.dtype == np.int8 and ada.shape == near.shape and np.abs(ada.astype(int)).max() <= 127
-    assert np.abs(ada.astype(int) - near.astype(int)).max() <= 3 and (ada != near).any()  # a nudge, not new weights
+    assert np.abs(ada.astype(int) - near.astype(int)).max() == 1  # the other way, at most
 
     def output_error(q):
         dq = layer.chunk("weight").values.copy()
@@ -79,7 +81,7 @@ def test_adaptive_rounding_lowers_the_output_error(kind):
         approx = Layer(layer.type, "l", ["in"], ["out"], layer.params, 0, [Chunk("weight", True, b"", dq)])
         return np.linalg.norm(reference_conv(x, approx) - reference_conv(x, layer))
 
-    assert output_error(ada) < 0.9 * output_error(near)
+    assert output_error(ada) < factor * output_error(near)
     # the same inputs, the same weights: the same bytes
     assert np.array_equal(ada, rounding.round_weights(w, s, h.h["l"], kind == "ConvolutionDepthWise", 127))
 
