@@ -15,7 +15,11 @@ linear costs in the multiply-adds, input and output elements of a layer:
             (36 cycles per element on the A72 model: a float 1x1 convolution after an
             int8 depthwise one costs 2-6 times its own price). Absent: no such pass.
 and the measured cost of every layer of the bundled models at their own shapes
-(`shapes`, used where a layer matches exactly). Layers that are never quantized cost
+(`shapes`, used where a layer matches exactly). An int8 depthwise convolution off
+ncnn's ARM fast paths (3x3, stride 1 or 2, no dilation, no activation or ReLU, channels
+by 8) runs a generic loop instead, priced by the `dw_int8_generic` class where the
+table has one (2.1 cycles per multiply-add on the A72, 5 times the fast path: RetinaFace's
+leaky ReLU and BlazeFace's 5x5 kernels). Layers that are never quantized cost
 the same in both models and enter as `other_per_element` times their output size.
 A layer class the table does not have falls back to its type's `default_class` and
 is reported as such.
@@ -131,6 +135,7 @@ class LayerShape:
     in_elems: int
     out_elems: int
     out_channels: int
+    int8_fast: bool = True  # an int8 depthwise layer on ncnn's ARM fast path (dw_int8_fast)
 
 
 def layer_class(layer_type, kernel, stride, dilation) -> str:
@@ -145,6 +150,19 @@ def layer_class(layer_type, kernel, stride, dilation) -> str:
     if kernel == (3, 3) and stride == (1, 1):
         return f"{prefix}3x3dil"
     return f"{prefix}_{k}s{stride[0]}d{dilation[0]}"
+
+
+GENERIC_DW = "dw_int8_generic"
+
+
+def dw_int8_fast(layer, kernel, stride, dilation, channels) -> bool:
+    """Whether ncnn 20261020's ARM int8 depthwise convolution runs this layer on its
+    assembly fast path (ConvolutionDepthWise_arm::forward_int8_arm); always True for
+    other layer types."""
+    if layer.type != "ConvolutionDepthWise":
+        return True
+    return (kernel == (3, 3) and dilation == (1, 1) and stride in ((1, 1), (2, 2)) and layer.int_param(9, 0) in (0, 1)
+            and channels % 8 == 0)
 
 
 def shape_key(layer_type, kernel, stride, dilation, group, in_shape, out_shape) -> str:
@@ -218,7 +236,8 @@ class ModelCosts:
                 macs = n_out * (cin[0] // group) * kernel[0] * kernel[1]
             self.layers[q.name] = LayerShape(q.name, layer.type, layer_class(layer.type, kernel, stride, dilation),
                                              shape_key(layer.type, kernel, stride, dilation, group, cin, cout),
-                                             macs, n_in, n_out, cout[0])
+                                             macs, n_in, n_out, cout[0],
+                                             dw_int8_fast(layer, kernel, stride, dilation, cout[0]))
         quantizable = set(self.layers)
         self.other_elements = sum(int(np.prod(blob_shapes[t])) for layer in fused_fp32.layers
                                   if layer.name not in quantizable and layer.type not in ("Input", "Split")
@@ -234,6 +253,8 @@ class ModelCosts:
     def layer_cost(self, name: str, variant: str, fallbacks=None) -> tuple:
         """(units, source) of one layer in one variant (fp32, int8, int8_rq)."""
         s = self.layers[name]
+        if variant != "fp32" and not s.int8_fast and GENERIC_DW in self.table.classes:
+            return max(_cost(self.table.classes[GENERIC_DW][variant], s.macs, s.in_elems, s.out_elems), 0.0), "fitted"
         exact = self.table.shapes.get(s.key)
         if exact is not None and variant in exact:
             return float(exact[variant]), "measured"

@@ -157,7 +157,7 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
     sensitivity order) at most half the layers go float; with it (the cost order)
     any number of the ranked ones may: every float layer then buys accuracy at the
     least time. With `cost_of`, the layers after the chosen ones that then cost nothing
-    to float (cost_of does not rise) go float too."""
+    to float (cost_of does not rise) go float too, while the loss stays within the target."""
     if ranked is None:
         ranked = sorted(scales, key=lambda n: -sensitivity[n])  # stable: equal errors stay in model order
     free = list(free)
@@ -195,9 +195,9 @@ def choose_float_layers(trials, scales: dict, sensitivity: dict, ref: Reference,
         error(half)
         limit = min((k for k in tried if k < len(ranked)), key=lambda k: (tried[k], k))
     if best is not None and cost_of is not None:
-        while best < len(ranked) and cost_of(tuple(ranked[:best + 1])) <= cost_of(tuple(ranked[:best])):
+        while (best < len(ranked) and cost_of(tuple(ranked[:best + 1])) <= cost_of(tuple(ranked[:best]))
+               and error(best + 1) <= target):
             best += 1
-            error(best)  # measured, for the report
     steps = [(k, round(tried[k], 6)) for k in sorted(tried)]
     if best is None:
         return FloatChoice(ranked[:limit], target, False, steps, tried[limit])

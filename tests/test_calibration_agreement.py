@@ -81,5 +81,8 @@ def test_a_background_floor_that_fills_top_k_moves_the_thresholds_up():
     got = faces(*floor[:3], *(floor[3:] + [30, 30, 30, 30, -0.004]))  # other background boxes: no face lost
     assert ranked_agreement([ref], [got], face, ignore) == 1.0
     assert ranked_agreement([ref], [got]) < 0.5  # with the fixed thresholds the floor counts as faces
-    # a model that does not fill top-k has no floor: the fixed thresholds
+    # a model that does not fill top-k has no floor, and a floor below FACE_SCORE (RFB-320's
+    # 0.065) leaves the background out of the faces already: the fixed thresholds
     assert ranked_thresholds([faces((*A, 0.9), (*B, 0.05))], 750) == (FACE_SCORE, IGNORE_SCORE)
+    low = faces(*np.column_stack([floor[:, :4], np.full(750, 0.065)]))
+    assert ranked_thresholds([low], 750) == (FACE_SCORE, IGNORE_SCORE)
