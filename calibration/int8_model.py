@@ -49,15 +49,21 @@ def check_table_matches(model: NcnnModel, scales: dict, table_path="calibration 
                                f"has {layers[name].groups} output channels; the table was made for another model")
 
 
-def build_int8_model(fp32: NcnnModel, scales: dict, protected_blobs=()) -> tuple:
+def build_int8_model(fp32: NcnnModel, scales: dict, protected_blobs=(), structure_only=False) -> tuple:
     """(int8 model, {"fused_activations": [...], "requantized": [...]}) from an fp32
-    model and {layer name: LayerScales} for the layers to quantize."""
-    check_table_matches(fp32, scales)
+    model and {layer name: LayerScales} for the layers to quantize. structure_only: which
+    layers are int8 and which requantize, without their weights (what the cost model
+    reads; the weights stay float and the model must not be written)."""
+    if not structure_only:
+        check_table_matches(fp32, scales)
     model = fp32.copy()
     fused = fuse_activations(model, set(protected_blobs))
     by_name = {layer.name: layer for layer in model.layers}
     for name, s in scales.items():
         layer = by_name[name]
+        if structure_only:
+            layer.set_param(8, INT8_SCALE_TERM[layer.type])
+            continue
         weight = layer.chunk("weight")
         q = s.weight_int8 if getattr(s, "weight_int8", None) is not None else quantize_weights(weight.values, s.weight)
         layer.chunks[layer.chunks.index(weight)] = Chunk("weight", True, tagged_int8(q), q)
@@ -67,7 +73,8 @@ def build_int8_model(fp32: NcnnModel, scales: dict, protected_blobs=()) -> tuple
         layer.chunks.append(Chunk("weight scales", False, raw_fp32(s.weight), s.weight.copy()))
         layer.chunks.append(Chunk("input scale", False, raw_fp32([s.input]), np.array([s.input], np.float32)))
     requantized = _fuse_requantize(model, scales, set(protected_blobs))
-    _store_fp16(model)
+    if not structure_only:
+        _store_fp16(model)
     return model, {"fused_activations": fused, "requantized": requantized}
 
 

@@ -82,7 +82,7 @@ class _Job:
         q = {n: s for n, s in scales.items() if n not in set(float_names)}
         if not q:
             return self.costs.estimate(None).total
-        return self.costs.estimate(build_int8_model(model, q, self.protected)[0]).total
+        return self.costs.estimate(build_int8_model(model, q, self.protected, structure_only=True)[0]).total
 
     @property
     def protected(self):

@@ -113,6 +113,10 @@ def test_a_float_reader_of_an_int8_depthwise_layer_pays_the_repack(rfb):
     row = {r["layer"]: r for r in mc.estimate(mixed).layers}[dw]
     assert row["output"] == "float" and row["repack"] == 100 + 7 * mc.layers[dw].out_elems
     assert mc.estimate(mixed).total == pytest.approx(plain.estimate(mixed).total + row["repack"])
+    # what quantize prices candidates with: the structure alone, the same estimate
+    shape_only, _ = build_int8_model(fp32, {k: v for k, v in scales_for(fp32).items() if k != reader}, protected,
+                                     structure_only=True)
+    assert mc.estimate(shape_only).total == mc.estimate(mixed).total
     assert CostTable.load("cortex-a72").repack_float_pack8[1] > 10  # the A72's: tens of cycles per element
     assert CostTable.load("cortex-a76").repack_float_pack8 is None  # the A76's fp16 layers read 8 lanes as they are
 
