@@ -49,11 +49,12 @@ def configure_parser(p):
                    help="the board the int8 model is for: its cost table (Cortex-A72 for pi4, A76 for pi5) gives the "
                         f"report's estimated milliseconds there (default {DEFAULT_TARGET})")
     p.add_argument("--float-order", choices=FLOAT_ORDERS, default=DEFAULT_FLOAT_ORDER,
-                   help="with --keep-fp32 auto: float the most sensitive layers first (default; measured fastest by "
-                        "the A72 timing model) or rank them by accuracy lost per cycle saved on --target")
+                   help="with --keep-fp32 auto: rank the layers by accuracy lost per cycle saved on --target, priced "
+                        "with the float/int8 boundaries each choice makes (cycles, the default), or float the most "
+                        "sensitive first whatever they cost (sensitivity)")
     p.add_argument("--bias-correction", action="store_true",
-                   help="correct the mean output shift int8 weights cause (off by default: on RFB-320 it raised "
-                        "agreement with fp32 but not WIDER AP)")
+                   help="correct the mean output shift int8 weights cause (off by default: it did not move WIDER AP "
+                        "its way on RFB-320 or slim-320)")
     p.add_argument("--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING,
                    help="how float weights become int8: each to its nearest level, or 'adaptive': rounded up or down "
                         f"for the least layer output error on the calibration images (default {DEFAULT_ROUNDING})")

@@ -5,7 +5,7 @@ the network outputs (compare.output_error: the face scores of every anchor and t
 boxes of the anchors that could become detections, relative to their size) averaged
 over a few calibration images. It ranks the layers; it is cheap and continuous.
 
-`--keep-fp32 auto` then leaves the fewest layers in float, most sensitive first, for
+`--keep-fp32 auto` then leaves the fewest layers in float, in the order below, for
 the int8 model to lose at most `max_ap_loss` of ranked agreement with the fp32 model
 on the calibration images (compare.ranked_agreement: WIDER's AP with fp32's own
 detections as the ground truth), or half the layers if that is not enough. The
@@ -15,14 +15,16 @@ about 0.015 for one face ranked differently and cannot choose layers (measured o
 ULFD RFB-320: every-layer int8 models gave Easy deltas from -0.014 to +0.015 between
 calibration methods whose ranked agreement differed by 0.02).
 
-With `--float-order cycles` and the target board's cost table (costs.py), the layers
-are ranked instead by accuracy lost per cycle saved (not the default: the table still
-underprices int8 layers isolated between float ones, bench/RESULTS.md). Layers whose int8 form saves nothing on the board
-(the model with the layer in float costs no more, boundary passes included) go float
-first and for free; the others are ranked by sensitivity over what keeping them
-int8 saves, and the bisection takes as many of them as the budget needs (all of
-them is the fp32 model: the budget is always met, and where that takes most of the
-model the report shows int8 does not pay).
+With `--float-order cycles` (the default) and the target board's cost table
+(costs.py), the layers are ranked by accuracy lost per cycle saved, priced in
+context: layers whose int8 form saves nothing on the board (the model with the
+layer in float costs no more, boundary passes included) go float first and for
+free; then, one at a time, the layer with the most sensitivity per unit its int8
+form saves given the layers already float, each followed by whatever that makes
+free (cost_ranking). The bisection takes as many as the budget needs (all of them is
+the fp32 model: the budget is always met, and where that takes most of the model the
+report shows int8 does not pay). `--float-order sensitivity` ranks by sensitivity
+alone (at most half the layers), whatever they cost.
 
 All runs are single-threaded per image and combined in image order: the choice is
 the same on every run.

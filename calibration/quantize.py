@@ -43,9 +43,9 @@ from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, read_model_i
 
 DEFAULT_COUNT = 200
 FLOAT_ORDERS = ("sensitivity", "cycles")
-DEFAULT_FLOAT_ORDER = "sensitivity"
+DEFAULT_FLOAT_ORDER = "cycles"
 ROUNDINGS = ("nearest", "adaptive")
-DEFAULT_ROUNDING = "nearest"
+DEFAULT_ROUNDING = "adaptive"
 DEFAULT_METHOD = "percentile"
 TABLE_FILE = "model.table"
 SIMILARITY_IMAGES = 8
@@ -111,12 +111,12 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     target: the board the model is for (pi4, pi5, this-machine): its cost table
     (costs.py) ranks the layers for mixed precision by accuracy lost per cycle saved,
     and the report estimates fp32 and int8 milliseconds there.
-    float_order: how `keep_fp32="auto"` ranks the layers: "sensitivity" (the most
-    sensitive first; the default: its models measured fastest by the A72 timing model)
-    or "cycles" (by accuracy lost per cycle saved on the target, from its cost table).
-    rounding: how float weights become int8: "nearest" (each to its nearest level) or
-    "adaptive" (rounded for the least layer output error on calibration activations,
-    rounding.py)."""
+    float_order: how `keep_fp32="auto"` ranks the layers: "cycles" (the default: by
+    accuracy lost per cycle saved on the target, priced in context from its cost
+    table) or "sensitivity" (the most sensitive first, whatever they cost).
+    rounding: how float weights become int8: "adaptive" (the default: each rounded down
+    or up for the least layer output error on calibration activations, rounding.py) or
+    "nearest" (each to its nearest level, as ncnn2int8)."""
     started = time.monotonic()
     job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
                  bias_correction, target, float_order, rounding)

@@ -47,8 +47,8 @@ def configure_parser(p):
     q.add_argument("--target", default=None, metavar="pi4|pi5|this-machine",
                    help="the board the int8 model is for: estimated milliseconds there in the report (default pi4)")
     q.add_argument("--float-order", choices=("sensitivity", "cycles"), default=None,
-                   help="with --keep-fp32 auto: most sensitive layers float first (default) or by accuracy lost per "
-                        "cycle saved on --target")
+                   help="with --keep-fp32 auto: by accuracy lost per cycle saved on --target (cycles, the default) "
+                        "or the most sensitive layers float first (sensitivity)")
     q.add_argument("--bias-correction", action="store_true",
                    help="correct the int8 layers' biases for their weights' rounding (off by default)")
     q.add_argument("--rounding", choices=("nearest", "adaptive"), default=None,
