@@ -27,7 +27,7 @@ def estimates(models) -> tuple:
             target = json.loads(path.read_text(encoding="utf-8"))["calibration"]["target"]
             row = {"model": m.name, "board": target["board"], "cpu": target["cpu"], "unit": target["unit"],
                    "fp32_ms": target["fp32_ms"], "int8_ms": target["int8_ms"], "ratio": target["ratio"],
-                   "pays": target["pays"], "fallbacks": target.get("fallbacks", {})}
+                   "pays": target["pays"], "pays_at": target.get("pays_at"), "fallbacks": target.get("fallbacks", {})}
         except (OSError, ValueError, KeyError, TypeError):
             notes.append(f"{m.name} int8: no board estimate in {path} (made before facedge priced int8 models "
                          "per board: convert it again with --int8)")
@@ -44,5 +44,14 @@ def format_estimates(rows) -> str:
     for r in rows:
         lines.append(f"  {r['model']:24s} {r['board']:5s} {r['fp32_ms']['1']:8.2f} {r['int8_ms']['1']:8.2f} "
                      f"{r['ratio']['1']:6.3f} {r['fp32_ms']['4']:8.2f} {r['int8_ms']['4']:8.2f} {r['ratio']['4']:6.3f}"
-                     + ("" if r["pays"] else "  int8 does not pay there"))
+                     + _pays_note(r))
     return "\n".join(lines)
+
+
+def _pays_note(r) -> str:
+    at = r.get("pays_at") or {"1": r["pays"], "4": r["pays"]}
+    if at["1"] and at["4"]:
+        return ""
+    if at["1"] or at["4"]:
+        return f"  int8 pays there at {'1 thread' if at['1'] else '4 threads'} only"
+    return "  int8 does not pay there"

@@ -256,3 +256,13 @@ def test_a_budget_nothing_meets_keeps_int8_layers_and_says_not_met():
         mixed.ranked_loss = orig
     assert not choice.met and 0 < len(choice.kept) < len(names)  # some layers stay int8
     assert choice.kept[:2] == names[:2] and choice.loss == min(v for k, v in losses.items() if k > 0)
+
+
+def test_bench_says_where_int8_pays_per_thread_count():
+    from facedge.bench.board_estimates import format_estimates
+
+    row = {"model": "m", "board": "pi4", "fp32_ms": {"1": 20.0, "4": 7.0}, "int8_ms": {"1": 18.0, "4": 7.0},
+           "ratio": {"1": 0.9, "4": 1.0}, "pays": True, "pays_at": {"1": True, "4": False}}
+    assert format_estimates([row]).endswith("1.000  int8 pays there at 1 thread only")
+    assert format_estimates([dict(row, pays_at={"1": True, "4": True})]).endswith("1.000")
+    assert format_estimates([dict(row, pays=False, pays_at=None)]).endswith("int8 does not pay there")
