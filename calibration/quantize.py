@@ -202,13 +202,13 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
     else:
         stats = collect(measure, job.calib_set.paths, sorted({q.source for q in job.qlayers}), job.threads,
                         histograms=job.method in ("kl", "percentile", "eq"))
+        _check_some_read(job, stats)  # before the rounding, which needs images
         scales, stats_json = _calibrate(fp32, job.qlayers, stats, job.method, measure, job.protected)
         if job.rounding == "adaptive":
             _round_adaptively(fp32, job.qlayers, scales, measure, stats.used, job.threads)
         if job.bias_correction:
             _correct_biases(fp32, job.qlayers, stats, scales)
-    if not stats.used:
-        raise FacedgeError(f"--calib {job.calib_set.source}: none of the {len(job.calib_set.paths)} chosen images could be read")
+    _check_some_read(job, stats)
     timings["statistics"] = time.monotonic() - t
 
     # 2. mixed precision
@@ -286,6 +286,11 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _check_some_read(job, stats):
+    if not stats.used:
+        raise FacedgeError(f"--calib {job.calib_set.source}: none of the {len(job.calib_set.paths)} chosen images could be read")
 
 
 def _by_cycles(job, fp32, trials, scales, sensitivity, check):
@@ -432,6 +437,8 @@ def _round_adaptively(fp32, qlayers, scales, detector, images, threads):
                              "calibration: adaptive rounding"):
         hessians.add(blobs, source_of)
     for name, layer in hessians.layers.items():
+        if name not in hessians.h:  # no image reached it
+            continue
         q, s = by_name[name], scales[name]
         s.weight_int8 = rounding.round_weights(q.weights(fp32), s.weight, hessians.h[name],
                                                layer.type == "ConvolutionDepthWise", 31 if q.weight_6bit else 127)
