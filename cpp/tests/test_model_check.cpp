@@ -73,6 +73,15 @@ TEST(truncated_bin_names_the_layer)
     CHECK_THROWS_WITH(check(kParam, std::vector<unsigned char>()), "too short for layer 'conv0'");
 }
 
+TEST(truncated_int8_scales_are_refused)
+{
+    // ncnn's Convolution::load_model loads its int8 scales without checking they were
+    // there, then reads them: the model check must refuse this .bin itself
+    const std::string p = replace(kParam, "5=1 6=108", "5=1 6=108 8=2");
+    std::vector<unsigned char> bin(4 + 108 * 4 + 4 * 4 + 4 * 4 + 2, 0); // weights, bias, 4 weight scales, half an input scale
+    CHECK_THROWS_WITH(check(p, bin), "m.bin: too short for layer 'conv0' (Convolution) input scale: needs 4 bytes at offset 468 but only 2 remain");
+}
+
 TEST(bin_of_another_model_is_rejected)
 {
     CHECK_THROWS_WITH(check(kParam, bin_for(108, 4, 72)), "m.bin: 144 bytes left over after the last layer");
