@@ -104,14 +104,9 @@ Shape convolution(const NcnnLayer& l, const Shape& a)
     require(l, dw > 0 && dh > 0 && dw <= kMaxKernel && dh <= kMaxKernel, "dilation (2=, 12=) must be positive");
     require(l, sw > 0 && sh > 0 && sw <= kMaxKernel && sh <= kMaxKernel, "stride (3=, 13=) must be positive");
     require(l, l.get_int(19, 0) == 0, "dynamic weights (19=1) are not supported");
-    long long pad[4]; // left, top, right, bottom
-    const int pad_ids[4] = {4, 14, 15, 16};
-    for (int i = 0; i < 4; i++)
-    {
-        pad[i] = l.get_int(pad_ids[i], i == 0 ? 0 : i == 1 ? pad[0] : i == 2 ? pad[0] : pad[1]);
-        require(l, pad[i] == -233 || pad[i] == -234 || (pad[i] >= 0 && pad[i] <= kMaxKernel),
-                "padding (" + std::to_string(pad_ids[i]) + "=) must be 0.." + std::to_string(kMaxKernel) + " or -233/-234 (SAME)");
-    }
+    const long long pl = l.get_int(4, 0), pr = l.get_int(15, pl), pt = l.get_int(14, pl), pb = l.get_int(16, pt);
+    for (long long p : {pl, pr, pt, pb})
+        require(l, p == -233 || p == -234 || (p >= 0 && p <= kMaxKernel), "padding (4=, 14=, 15=, 16=) must be 0.." + std::to_string(kMaxKernel) + " or -233/-234 (SAME)");
     const long long group = t == "ConvolutionDepthWise" ? l.get_int(7, 1) : 1;
     require(l, group > 0 && num_output % group == 0, "group (7=) must divide num_output");
     const long long weight_size = l.get_int(6, 0), maxk = kw * kh;
@@ -128,8 +123,8 @@ Shape convolution(const NcnnLayer& l, const Shape& a)
         require(l, channels(a) == expected_in, "weights expect " + std::to_string(expected_in) + " input channels but the input blob has " + std::to_string(a.c));
     if (t == "Deconvolution" || a.dims != 3)
         return channels_only(num_output); // facedge follows sizes through convolutions of feature maps only
-    const long long ow = window_out(l, a.w, dw * (kw - 1) + 1, sw, pad[0], pad[2], "width"); // width first: a stable message
-    const long long oh = window_out(l, a.h, dh * (kh - 1) + 1, sh, pad[1], pad[3], "height");
+    const long long ow = window_out(l, a.w, dw * (kw - 1) + 1, sw, pl, pr, "width"); // width first: a stable message
+    const long long oh = window_out(l, a.h, dh * (kh - 1) + 1, sh, pt, pb, "height");
     return map3(ow, oh, num_output);
 }
 
@@ -137,10 +132,9 @@ Shape pooling(const NcnnLayer& l, const Shape& a)
 {
     const long long kw = l.get_int(1, 0), kh = l.get_int(11, kw);
     const long long sw = l.get_int(2, 1), sh = l.get_int(12, sw);
-    long long pad[4]; // left, top, right, bottom
-    const int pad_ids[4] = {3, 13, 14, 15};
-    for (int i = 0; i < 4; i++)
-        pad[i] = ranged(l, pad_ids[i], i == 0 ? 0 : i == 1 ? pad[0] : i == 2 ? pad[0] : pad[1], 0, kMaxKernel, "padding");
+    const long long pl = l.get_int(3, 0), pr = l.get_int(14, pl), pt = l.get_int(13, pl), pb = l.get_int(15, pt);
+    for (long long p : {pl, pr, pt, pb})
+        require(l, p >= 0 && p <= kMaxKernel, "padding (3=, 13=, 14=, 15=) must be 0.." + std::to_string(kMaxKernel));
     if (l.get_int(4, 0)) // global pooling: a vector of the channels
         return channels_only(channels(a));
     require(l, kw > 0 && kh > 0 && kw <= kMaxKernel && kh <= kMaxKernel, "kernel size (1=, 11=) must be positive");
@@ -149,12 +143,14 @@ Shape pooling(const NcnnLayer& l, const Shape& a)
         return Shape();
     const long long mode = l.get_int(5, 0);
     auto out = [&](long long n, long long k, long long s, long long p0, long long p1, const char* axis) {
-        if (n == kAny || mode == 2 || mode == 3) // 2, 3: SAME-style padding
-            return n == kAny ? kAny : (n + s - 1) / s;
+        if (n == kAny)
+            return kAny;
+        if (mode == 2 || mode == 3) // SAME-style padding
+            return (n + s - 1) / s;
         const long long o = window_out(l, n, k, s, p0, p1, axis);
         return o + (mode == 0 && (n + p0 + p1 - k) % s != 0 ? 1 : 0); // "full" mode rounds up
     };
-    return map3(out(a.w, kw, sw, pad[0], pad[2], "width"), out(a.h, kh, sh, pad[1], pad[3], "height"), a.c);
+    return map3(out(a.w, kw, sw, pl, pr, "width"), out(a.h, kh, sh, pt, pb, "height"), a.c);
 }
 
 long long axis_of(const NcnnLayer& l, int id, int dims)
