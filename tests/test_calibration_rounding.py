@@ -15,10 +15,10 @@ def conv_layer(kind, cin, cout, k, stride=1, dilation=1, pad=1, seed=0):
     rng = np.random.default_rng(seed)
     per_out = (1 if kind == "ConvolutionDepthWise" else cin) * k * k
     w = (rng.standard_normal((cout, per_out)) * rng.uniform(0.2, 1.0, (cout, 1))).astype(np.float32).ravel()
-    params = [("0", str(cout)), ("1", str(k)), ("2", str(dilation)), ("3", str(stride)), ("4", str(pad)),
-              ("6", str(w.size))]
+    values = {0: cout, 1: k, 2: dilation, 3: stride, 4: pad, 6: w.size}
     if kind == "ConvolutionDepthWise":
-        params.append(("7", str(cout)))
+        values[7] = cout
+    params = [(str(pid), str(v), v) for pid, v in values.items()]  # (key, text, value), as ncnn_model reads them
     return Layer(kind, "l", ["in"], ["out"], params, 0, [Chunk("weight", True, b"", w)])
 
 
