@@ -134,6 +134,8 @@ def test_a_table_that_does_not_match_the_model(fp32_dir, few_images, tmp_path, t
     ({"keep_fp32": "245,conv99"}, r"--keep-fp32: no quantizable layer named 'conv99'"),
     ({"count": 0}, r"--calib-count: expected at least 1"),
     ({"eval_dir": "/nonexistent/wider"}, r"/nonexistent/wider"),
+    ({"rounding": "stochastic"}, r"--rounding: expected one of nearest, adaptive, got 'stochastic'"),
+    ({"float_order": "speed"}, r"--float-order: expected one of sensitivity, cycles, got 'speed'"),
 ])
 def test_bad_options_fail_before_any_work(fp32_dir, few_images, tmp_path, kwargs, message):
     out = tmp_path / "out"
