@@ -1,12 +1,12 @@
 // Guest instructions of one preprocessing call on the emulated Cortex-A72: facedge's
-// fused path (`auto`: area filtering across, bilinear down, at this 2.25 x 1.99
-// downscale; or `bilinear`) against the earlier one (`old`: ncnn's resize_bilinear_c3
+// fused path with its NEON kernels (`auto`: area filtering across, bilinear down, at
+// this 2.25 x 1.99 downscale; or `bilinear`) against the earlier one (`old`: ncnn's resize_bilinear_c3
 // and a planes pass), a 720x478 BGR frame to 320x240. A development tool, not built
 // by CMake; from the repository root, with facedge's aarch64 ncnn in the cache:
 //
 //   NC=$(ls -d ~/.cache/facedge/ncnn/*-aarch64-*)/install
 //   aarch64-linux-gnu-g++ -O3 -mcpu=cortex-a72 -std=c++14 -static -Icpp/include -I$NC/include/ncnn \
-//       bench/a72/preprocess_insn.cpp cpp/src/preprocess.cpp cpp/src/resample.cpp cpp/src/image.cpp \
+//       bench/a72/preprocess_insn.cpp cpp/src/preprocess.cpp cpp/src/resample*.cpp cpp/src/image.cpp \
 //       $NC/lib/libncnn.a -fopenmp -lpthread -o /tmp/preprocess_insn
 //   gcc -O2 -shared -fPIC -o /tmp/libinsncount.so ../shared/tools/arm/qemu-insn-count/insncount.c
 //   for n in 1 6; do qemu-aarch64 -cpu cortex-a72 -L ~/.cache/facedge/arm/a72-prefix \
