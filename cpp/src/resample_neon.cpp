@@ -5,9 +5,8 @@
 // widening multiply-adds (umlal) of 8-bit weights.
 // Horizontal, 8 outputs at a time: their source values lie within a window of 32
 // neighbouring uint16 of each plane (up to about 3.5x downscale), which one 4-register
-// table lookup (tbl) per tap and plane gathers into the 8 lanes, each tap's indices and
-// weights read once from the plan's table for all three planes; umlal widens and sums
-// into uint32. Plans whose windows do not
+// table lookup (tbl) per tap and plane gathers into the 8 lanes, with each tap's
+// indices and weights from the plan's table; umlal widens and sums into uint32. Plans whose windows do not
 // fit, and gray images, use the scalar kernels.
 #include "facedge/resample_kernels.h"
 
@@ -120,6 +119,9 @@ template<int C, bool Swap, int Taps>
 void vertical_taps(const uint8_t* const* rows, const uint8_t* weights, int count, int n16, uint16_t* const* planes)
 {
     const int n = Taps ? Taps : count;
+    uint16_t* __restrict p0 = planes[0]; // locals: stores through planes[k] could alias planes[]
+    uint16_t* __restrict p1 = planes[1];
+    uint16_t* __restrict p2 = planes[2];
     for (int i = 0; i < n16; i += 16)
     {
         uint16x8_t acc[3][2];
@@ -135,11 +137,12 @@ void vertical_taps(const uint8_t* const* rows, const uint8_t* weights, int count
                 acc[c][1] = k ? vmlal_high_u8(acc[c][1], ch[c], wq) : vmull_high_u8(ch[c], wq);
             }
         }
-        for (int c = 0; c < 3; c++)
-        {
-            vst1q_u16(planes[c] + i, acc[c][0]);
-            vst1q_u16(planes[c] + i + 8, acc[c][1]);
-        }
+        vst1q_u16(p0 + i, acc[0][0]);
+        vst1q_u16(p0 + i + 8, acc[0][1]);
+        vst1q_u16(p1 + i, acc[1][0]);
+        vst1q_u16(p1 + i + 8, acc[1][1]);
+        vst1q_u16(p2 + i, acc[2][0]);
+        vst1q_u16(p2 + i + 8, acc[2][1]);
     }
 }
 
@@ -190,8 +193,10 @@ void vertical(const Plan& p, const uint8_t* image, size_t stride, int y, uint16_
         }
 }
 
-// All three planes per group of 8 outputs, so each tap's indices and weights are
-// loaded once. Taps > 0: that many, unrolled; 0: `count`.
+// Per group of 8 outputs, plane by plane: one window (4 registers, which tbl needs
+// consecutive) at a time keeps everything in registers; with all three planes' windows
+// at once the compiler ran out of consecutive registers and copied them around.
+// Taps > 0: that many, unrolled; 0: `count`.
 template<int Taps>
 void horizontal_groups(const int32_t* table, int count, int groups, const uint16_t* const* planes, float* const* out, const float32x4_t* s,
                        const float32x4_t* b)
@@ -200,29 +205,20 @@ void horizontal_groups(const int32_t* table, int count, int groups, const uint16
     for (int g = 0; g < groups; g++)
     {
         const int32_t* r = table + (size_t)g * R;
-        uint8x16x4_t window[3];
-        uint32x4_t lo[3], hi[3];
         for (int k = 0; k < 3; k++)
         {
-            window[k] = vld1q_u8_x4((const uint8_t*)(planes[k] + r[0]));
-            lo[k] = vdupq_n_u32(0);
-            hi[k] = vdupq_n_u32(0);
-        }
-        for (int t = 0; t < T; t++)
-        {
-            const uint8x16_t index = vld1q_u8((const uint8_t*)(r + 4 + 8 * t));
-            const uint16x8_t w = vld1q_u16((const uint16_t*)(r + 8 + 8 * t));
-            for (int k = 0; k < 3; k++)
+            const uint8x16x4_t window = vld1q_u8_x4((const uint8_t*)(planes[k] + r[0]));
+            uint32x4_t lo = vdupq_n_u32(0), hi = vdupq_n_u32(0);
+            for (int t = 0; t < T; t++)
             {
-                const uint16x8_t v = vreinterpretq_u16_u8(vqtbl4q_u8(window[k], index));
-                lo[k] = vmlal_u16(lo[k], vget_low_u16(v), vget_low_u16(w));
-                hi[k] = vmlal_high_u16(hi[k], v, w);
+                const uint8x16_t index = vld1q_u8((const uint8_t*)(r + 4 + 8 * t));
+                const uint16x8_t w = vld1q_u16((const uint16_t*)(r + 8 + 8 * t));
+                const uint16x8_t v = vreinterpretq_u16_u8(vqtbl4q_u8(window, index));
+                lo = vmlal_u16(lo, vget_low_u16(v), vget_low_u16(w));
+                hi = vmlal_high_u16(hi, v, w);
             }
-        }
-        for (int k = 0; k < 3; k++)
-        {
-            vst1q_f32(out[k] + 8 * g, vfmaq_f32(b[k], vcvtq_f32_u32(lo[k]), s[k]));
-            vst1q_f32(out[k] + 8 * g + 4, vfmaq_f32(b[k], vcvtq_f32_u32(hi[k]), s[k]));
+            vst1q_f32(out[k] + 8 * g, vfmaq_f32(b[k], vcvtq_f32_u32(lo), s[k]));
+            vst1q_f32(out[k] + 8 * g + 4, vfmaq_f32(b[k], vcvtq_f32_u32(hi), s[k]));
         }
     }
 }
