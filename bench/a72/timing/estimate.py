@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .blockcycles import BlockCycles, cache_dir
+from .loops import split_loops
 from .profile import Profile, read_profile, save_profile
 
 QEMU = os.environ.get("FACEDGE_QEMU", "/usr/bin/qemu-aarch64")  # dynamic build: plugins need it
@@ -79,14 +80,15 @@ def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = Non
     if phase is None:
         phase = profile.phases[0] if len(profile.phases) == 1 else 0
     model = BlockCycles(cpu)
-    executed = profile.counts(phase)
-    model.ensure([b.code for b, _ in executed], progress=progress)
+    executed, loops = split_loops(profile.counts(phase))
+    executed = [(block.code, counts) for block, counts in executed] + loops
+    model.ensure([code for code, _ in executed], progress=progress)
     iterations = profile.marks.get(phase, 1) or 1
     cyc = [0.0] * profile.vcpus
     insns = [0] * profile.vcpus
     fallback = 0
-    for block, counts in executed:
-        cost = model.cost(block.code)
+    for code, counts in executed:
+        cost = model.cost(code)
         for v, c in enumerate(counts):
             if c:
                 cyc[v] += c * cost["cycles"]
@@ -94,7 +96,7 @@ def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = Non
                 fallback += c * cost["fallback"]
     return {"phase": phase, "iterations": iterations, "per_thread_cycles": [c / iterations for c in cyc],
             "per_thread_insns": [i / iterations for i in insns], "fallback_insns": fallback / iterations,
-            "blocks": len(executed)}
+            "blocks": len(executed) - len(loops), "cut_loops": len(loops)}
 
 
 def summarize(cyc: dict, cpu: str, clock_mhz: float, threads: int | None) -> dict:
