@@ -25,13 +25,34 @@ def test_pareto_front_keeps_only_unbeaten_rows():
     assert [(r["model"], r["precision"]) for r in front] == [("a", "fp32"), ("b", "fp32"), ("d", "int8"), ("e", "fp32")]
 
 
+def test_pareto_front_leaves_the_peer_out():
+    rows = [_row("a", 10, 0.70), {**_row("OpenCV YuNet", 5, 0.90), "peer": True}]
+    assert [r["model"] for r in frontier_report.pareto(rows, 1)] == ["a"]
+
+
 def test_budget_table_picks_the_most_accurate_model_within_each_budget():
     rows = [_row("a", 9, 0.70), _row("b", 35, 0.80), _row("c", 150, 0.90), _row("d", 159, 0.901),
-            _row("OpenCV YuNet", 1, 0.99)]
-    lines = frontier_report.budget_table(rows, [1], "OpenCV YuNet").splitlines()
+            {**_row("OpenCV YuNet", 1, 0.99), "peer": True}]
+    lines = frontier_report.budget_table(rows, [1]).splitlines()
     assert lines[2] == "| 10 ms | a fp32 320x240: 0.700 (9 ms) |"
     assert lines[4] == "| 40 ms | b fp32 320x240: 0.800 (35 ms) |"
     assert lines[6] == "| 160 ms | c fp32 320x240: 0.900 (150 ms) |"  # d is no better than c within 0.002, and dearer
+
+
+def test_goal_is_checked_at_each_peer_cost():
+    peer = lambda ms, ap, size: {**_row("OpenCV YuNet", ms, ap, size=size), "peer": True}  # noqa: E731
+    rows = [_row("a", 8, 0.60, size=(160, 120)), _row("b", 30, 0.80), _row("c", 45, 0.86, "int8"),
+            peer(10, 0.62, (160, 120)), peer(40, 0.85, (320, 240)), peer(5, 0.50, (128, 96))]
+    goal = frontier_report.goal_rows(rows, 1)
+    assert [g["budget"] for g in goal] == [5, 10, 40]           # in the peer's cost order
+    assert goal[0]["best"] is None and goal[0]["margin"] is None  # nothing of facedge's fits in 5 ms
+    assert goal[1]["best"]["model"] == "a" and goal[1]["margin"] == -0.02
+    # within 40 ms facedge has b (0.80): 0.05 short; c matches the peer's 0.85 but needs 45 ms
+    assert goal[2]["best"]["model"] == "b" and goal[2]["margin"] == -0.05
+    assert goal[2]["cheapest_as_accurate"]["model"] == "c"
+    table = frontier_report.goal_table(rows, [1]).splitlines()
+    assert table[4] == ("| 1 | 320x240 | 40.0 | 0.850 / 0.850 / 0.850 | b fp32 320x240 | 30.0 | -0.050 / -0.050 / -0.050 "
+                        "| c int8 320x240 | 45.0 |")
 
 
 @pytest.mark.parametrize("family,asked,expected", [
