@@ -64,3 +64,37 @@ def test_goal_is_checked_at_each_peer_cost():
 def test_fit_size(family, asked, expected):
     pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
     assert frontier.fit_size(family, asked) == expected
+
+
+def _workload_spec(model_dir, frame, **extra):
+    from bench.a72.timing import apply
+
+    return {"runtime": "facedge", "model": apply.model_spec(model_dir), "frame": str(frame), "threads": [1],
+            "warmup": 0, "iterations": 1, "score_threshold": 0.6, "iou_threshold": 0.3, **extra}
+
+
+def test_guest_workload_measures_each_size_asked_as_a_phase(tmp_path, model_dir, demo_images):
+    """The frontier's guest job: facedge detect() only, at each size (run here on x86: the
+    phase markers are a system call x86 refuses harmlessly)."""
+    cv2 = pytest.importorskip("cv2")
+    np = pytest.importorskip("numpy")
+    from bench.a72.timing import guest_workload
+
+    frame = tmp_path / "frame.npy"
+    np.save(frame, cv2.imread(str(demo_images[0])))
+    out = guest_workload.measure(_workload_spec(model_dir, frame, sizes=[[160, 120], [640, 480]], rows=["facedge"]))
+    assert out["phases"] == {1: {"row": "facedge", "threads": 1, "size": [160, 120]},
+                             2: {"row": "facedge", "threads": 1, "size": [640, 480]}}
+    # the detector really ran at each size: a 4x larger input finds more of the crowd's faces
+    assert out["faces"]["facedge 640x480"] > out["faces"]["facedge 160x120"]
+
+
+def test_guest_workload_refuses_more_phases_than_the_profiler_marks(tmp_path, model_dir):
+    from bench.a72.timing import guest_workload
+
+    spec = _workload_spec(model_dir, tmp_path / "unused.npy", threads=[1, 2, 3, 4],
+                          sizes=[[160, 120], [320, 240], [480, 360], [640, 480]], rows=["facedge"])
+    with pytest.raises(ValueError, match="more than the 15 phases"):
+        guest_workload.measure(spec)
+    with pytest.raises(ValueError, match=r"rows \['onnx'\]: facedge measures facedge, ncnn-bare, ncnn-python"):
+        guest_workload.measure({**spec, "threads": [1], "rows": ["onnx"]})

@@ -126,17 +126,19 @@ class Store:
 
 
 def plan_rows(args, store):
-    """[(key, row, model dir or None for the peer)], the peer's row first at each size."""
+    """[(key, row, model dir or None for the peer)], the peer's row first at each size, and
+    {key: priority} (the peer, then fp32 by --model order, then int8; sizes ascending)."""
     from facedge.base.model_dir import read_model_info
 
-    planned = []
-    for asked in args.sizes:
+    planned, priority = [], {}
+    for s_index, asked in enumerate(args.sizes):
         if args.yunet:
             key = f"{PEER}|fp32|{asked[0]}x{asked[1]}"
             planned.append((key, store.row(key, {"model": PEER, "family": "yunet (OpenCV FaceDetectorYN)", "peer": True,
                                                  "precision": "fp32", "size": list(asked), "asked": list(asked),
                                                  "net_size": list(asked), "cost": {}}), None))
-        for out in args.model:
+            priority[key] = (0, 0, 0, s_index)
+        for m_index, out in enumerate(args.model):
             for name, precision, d in model_dirs(out):
                 if args.precisions and precision not in args.precisions:
                     continue
@@ -146,7 +148,8 @@ def plan_rows(args, store):
                 planned.append((key, store.row(key, {"model": name, "family": family, "precision": precision,
                                                      "size": list(size), "asked": list(asked),
                                                      "net_size": list(net_size), "cost": {}}), d))
-    return planned
+                priority[key] = (1, precision != "fp32", m_index, s_index)
+    return planned, priority
 
 
 def measure(args):
@@ -159,7 +162,7 @@ def measure(args):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     store = Store(work / "frontier.json", MEASURE)
-    planned = plan_rows(args, store)
+    planned, priority = plan_rows(args, store)
     threads = [str(t) for t in args.threads]
     needs_cost = [(k, r, d) for k, r, d in planned if any(t not in r["cost"] for t in threads)]
     needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r]
@@ -170,8 +173,9 @@ def measure(args):
         return [r for k, r, _ in planned if k not in left]
 
     cost = A72Cost(work, args.rootfs, args.guest_pythonpath, args.image, args.yunet, args.threads, args.clock_mhz)
-    # cheapest first (the small sizes finish early, every family at a size together)
-    needs_cost.sort(key=lambda krd: krd[1]["size"][0] * krd[1]["size"][1])
+    # what the comparison needs first: the peer, then fp32 in --model order, then int8; each
+    # model's sizes smallest first (a run cut short still has whole lines at the front)
+    needs_cost.sort(key=lambda krd: priority[krd[0]])
     started = time.time()
 
     failed, finished = [], []

@@ -61,7 +61,6 @@ def measure(spec):
 
     from facedge.bench import peers
 
-    frame = np.load(spec["frame"])
     runtime = spec["runtime"]
     if runtime == "onnxruntime":
         no_spinning_onnxruntime()
@@ -73,6 +72,7 @@ def measure(spec):
     if len(sizes) * len(spec["threads"]) * len(rows) > MAX_PHASE:
         raise ValueError(f"{len(sizes)} sizes x {len(spec['threads'])} thread counts x {len(rows)} rows: "
                          f"more than the {MAX_PHASE} phases the profiler marks")
+    frame = np.load(spec["frame"])
     phases, faces, phase = {}, {}, 0
 
     def timed(row, threads, size, call, warmup=True):
