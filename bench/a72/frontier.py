@@ -166,11 +166,14 @@ def measure(args):
     threads = [str(t) for t in args.threads]
     needs_cost = [(k, r, d) for k, r, d in planned if any(t not in r["cost"] for t in threads)]
     needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r]
-    if args.cached_only:
-        left = sorted({k for k, _, _ in needs_cost + needs_ap})
-        if left:
-            _say(f"--cached-only: not measured yet, left out: {', '.join(left)}")
-        return [r for k, r, _ in planned if k not in left]
+    if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing)
+        no_ap = sorted(k for k, _, _ in needs_ap)
+        if no_ap:
+            _say(f"--cached-only: no AP measured yet, left out: {', '.join(no_ap)}")
+        uncosted = sorted(k for k, _, _ in needs_cost if k not in no_ap)
+        if uncosted:
+            _say(f"--cached-only: not costed yet: {', '.join(uncosted)}")
+        return [r for k, r, _ in planned if k not in no_ap]
 
     cost = A72Cost(work, args.rootfs, args.guest_pythonpath, args.image, args.yunet, args.threads, args.clock_mhz)
     # what the comparison needs first: the peer, then fp32 in --model order, then int8; each

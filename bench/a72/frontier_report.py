@@ -150,8 +150,9 @@ def plot(rows, threads_list, path, title):
                 ax.plot(xs, ys, marker="o", ms=4, lw=1, ls="--" if precision == "int8" else "-",
                         label=f"{model} {precision}", color=colours[model])
         front = pareto(rows, t)
+        # a staircase: the best AP facedge offers within each budget holds until the next front point
         ax.plot([r["cost"][str(t)] for r in front], [r["ap"][FRONT_SETTING] for r in front], color="black", lw=3,
-                alpha=0.3, label="Pareto front (facedge)", zorder=1)
+                alpha=0.3, drawstyle="steps-post", label="Pareto front (facedge's best within the budget)", zorder=1)
         for k, r in enumerate(front):  # alternate above and below: neighbours on the front are close
             ax.annotate(f"{r['model']} {r['precision']} {r['size'][0]}x{r['size'][1]}",
                         (r["cost"][str(t)], r["ap"][FRONT_SETTING]), fontsize=6,
