@@ -98,3 +98,10 @@ def test_guest_workload_refuses_more_phases_than_the_profiler_marks(tmp_path, mo
         guest_workload.measure(spec)
     with pytest.raises(ValueError, match=r"rows \['onnx'\]: facedge measures facedge, ncnn-bare, ncnn-python"):
         guest_workload.measure({**spec, "threads": [1], "rows": ["onnx"]})
+
+
+def test_goal_can_use_the_peers_cost_as_profiled():
+    peer = {**_row("OpenCV YuNet", 40, 0.85), "peer": True, "cost_detail": {"1": {"as_profiled_ms": 50.0}}}
+    rows = [_row("b", 30, 0.80), _row("c", 45, 0.86), peer]
+    assert frontier_report.goal_rows(rows, 1)[0]["best"]["model"] == "b"                    # 40 ms: c does not fit
+    assert frontier_report.goal_rows(rows, 1, as_profiled=True)[0]["best"]["model"] == "c"  # 50 ms: it does

@@ -230,7 +230,10 @@ def write_outputs(rows, threads, out_prefix):
           "Which model for which budget (most accurate by Medium AP within the budget):", "",
           frontier_report.budget_table(rows, threads), "",
           "Against OpenCV's YuNet: at the budget each FaceDetectorYN size takes, facedge's most accurate model "
-          "within it:", "", frontier_report.goal_table(rows, threads), ""]
+          "within it:", "", frontier_report.goal_table(rows, threads), "",
+          "The same with OpenCV's multi-thread figures as profiled (its thread pool's epochs not balanced over "
+          "its threads; see the method):", "", frontier_report.goal_table(rows, [t for t in threads if t > 1],
+                                                                          as_profiled=True), ""]
     (out.with_suffix(".md")).write_text("\n".join(md))
     frontier_report.plot(rows, threads, out.with_suffix(".png"),
                          "Face detectors on a Raspberry Pi 4B (Cortex-A72 1.5 GHz, estimated by the A72 timing model): "

@@ -86,15 +86,23 @@ def best_within(rows, threads, budget, setting=FRONT_SETTING):
     return min((r for r in ours if r["ap"][setting] >= top - TIE), key=lambda r: r["cost"][str(threads)])
 
 
-def goal_rows(rows, threads, setting=FRONT_SETTING):
+def peer_ms(r, threads, as_profiled=False):
+    """A peer row's ms; as_profiled: its dynamic pool's epochs as profiled, not balanced."""
+    if as_profiled:
+        return r.get("cost_detail", {}).get(str(threads), {}).get("as_profiled_ms", r["cost"][str(threads)])
+    return r["cost"][str(threads)]
+
+
+def goal_rows(rows, threads, setting=FRONT_SETTING, as_profiled=False):
     """The goal "at every budget, facedge offers a model at least as accurate as OpenCV's
     YuNet": the peer's best AP within a budget only changes at a peer row's cost, so it is
     checked there. Per peer row: facedge's best within its ms (margin = facedge AP - the
     peer's), and facedge's cheapest row at least as accurate (its ms, ratio to the peer's)."""
     out = []
     ours = [r for r in _costed(rows, threads) if not r.get("peer")]
-    for p in sorted((r for r in _costed(rows, threads) if r.get("peer")), key=lambda r: r["cost"][str(threads)]):
-        budget, need = p["cost"][str(threads)], p["ap"][setting]
+    peers = [r for r in _costed(rows, threads) if r.get("peer")]
+    for p in sorted(peers, key=lambda r: peer_ms(r, threads, as_profiled)):
+        budget, need = peer_ms(p, threads, as_profiled), p["ap"][setting]
         best = best_within(rows, threads, budget, setting)
         matching = [r for r in ours if r["ap"][setting] >= need]
         cheapest = min(matching, key=lambda r: r["cost"][str(threads)]) if matching else None
@@ -104,12 +112,12 @@ def goal_rows(rows, threads, setting=FRONT_SETTING):
     return out
 
 
-def goal_table(rows, threads_list, settings=SETTINGS):
+def goal_table(rows, threads_list, settings=SETTINGS, as_profiled=False):
     lines = ["| threads | OpenCV YuNet | its ms | its AP (E / M / H) | facedge's best within that ms (by Medium) "
              "| its ms | AP margin vs YuNet (E / M / H) | cheapest facedge model as accurate (Medium) | its ms |",
              "|---|---|---:|---|---|---:|---|---|---:|"]
     for t in threads_list:
-        for g in goal_rows(rows, t):
+        for g in goal_rows(rows, t, as_profiled=as_profiled):
             p, best, cheap = g["peer"], g["best"], g["cheapest_as_accurate"]
             peer_ap = " / ".join(f"{p['ap'][s]:.3f}" for s in settings)
             if best is None:
