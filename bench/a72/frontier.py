@@ -158,21 +158,28 @@ def measure(args):
     from facedge.bench.wider.gt import load_wider_val
 
     from .frontier_cost import MEASURE, A72Cost
+    from .timing.estimate import model_version
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     store = Store(work / "frontier.json", MEASURE)
     planned, priority = plan_rows(args, store)
     threads = [str(t) for t in args.threads]
-    needs_cost = [(k, r, d) for k, r, d in planned if any(t not in r["cost"] for t in threads)]
+    current = model_version()
+    # a cost made under another timing model version is re-costed (from its kept profile)
+    needs_cost = [(k, r, d) for k, r, d in planned
+                  if any(t not in r["cost"] for t in threads) or r.get("cost_model") != current]
     needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r]
     if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing)
         no_ap = sorted(k for k, _, _ in needs_ap)
         if no_ap:
             _say(f"--cached-only: no AP measured yet, left out: {', '.join(no_ap)}")
-        uncosted = sorted(k for k, _, _ in needs_cost if k not in no_ap)
+        uncosted = sorted(k for k, r, _ in needs_cost if k not in no_ap and any(t not in r["cost"] for t in threads))
         if uncosted:
             _say(f"--cached-only: not costed yet: {', '.join(uncosted)}")
+        stale = sorted(k for k, r, _ in needs_cost if k not in no_ap and k not in uncosted)
+        if stale:
+            _say(f"--cached-only: costed by another timing model version than {current!r}: {', '.join(stale)}")
         return [r for k, r, _ in planned if k not in no_ap]
 
     cost = A72Cost(work, args.rootfs, args.guest_pythonpath, args.image, args.yunet, args.threads, args.clock_mhz)
@@ -185,18 +192,22 @@ def measure(args):
 
     def estimate(item):
         key, row, d = item
+        kept = row.get("profile") and all(t in row["cost"] for t in threads)
         try:
-            ms, detail = cost.peer_cost(row["size"]) if d is None else cost.model_cost(d, row["size"])
+            if kept:  # only the timing model changed: no guest run
+                result = cost.recost(row["profile"])
+            else:
+                result = cost.peer_cost(row["size"]) if d is None else cost.model_cost(d, row["size"])
         except FacedgeError as e:
             failed.append(f"{key}: {e}")
             _say(f"A72 {key}: failed: {e}")
             return
         with store.lock:  # saved the moment it is known: a crash later loses nothing of it
-            row["cost"].update(ms)
-            row.setdefault("cost_detail", {}).update(detail)
+            row.update(result)
         store.save()
         finished.append(key)
-        _say(f"A72 {len(finished)}/{len(needs_cost)} {key}: " + ", ".join(f"{t} thr {ms[t]:.1f} ms" for t in threads)
+        _say(f"A72 {len(finished)}/{len(needs_cost)} {key}{' (re-costed)' if kept else ''}: "
+             + ", ".join(f"{t} thr {result['cost'][t]:.1f} ms" for t in threads)
              + f" ({(time.time() - started) / 60:.0f} min)")
 
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:

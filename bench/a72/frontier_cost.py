@@ -8,19 +8,24 @@ with the tbprofile plugin and the Pi 4B cache simulation (timing.apply.run_job a
 timing/guest_workload.py: one warm-up and one measured call per thread count); each
 measured call is costed by timing.apply.phase_costs (llvm-mca block cycles, the fitted
 cache/DRAM and thread model). Profiles are kept under WORK/timing/profiles and reused
-while the wheels, the workload and the spec are unchanged.
+while the wheels, the workload, the model files and the spec are unchanged; each cost
+records its profile and the timing model's version (block model, fitted memory
+parameters), and a cost made under another version is re-costed from its kept profile
+on the next run, without qemu.
 
 This module only says which jobs to run; every figure comes from the timing package.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 from facedge.base.errors import FacedgeError
 
 from .timing import apply
+from .timing.estimate import model_version
 
 MEASURE = "a72-detect-ms"  # what a frontier.json's costs are (older stores: "a72-ms" bare inference)
 
@@ -56,6 +61,16 @@ class A72Cost:
                                      extra={"sizes": [list(size)], "rows": [runtime]})
         if "error" in answer:
             raise FacedgeError(f"{spec['name']} {spec['precision']} {size[0]}x{size[1]}: {answer['error']}")
+        return self.recost(path.relative_to(self.args.work))
+
+    def recost(self, profile):
+        """A kept profile (relative to WORK/timing) costed by the timing model as it is now:
+        {"cost": {threads: ms}, "cost_detail": {threads: {...}}, "profile", "cost_model"}."""
+        path = self.args.work / profile
+        answer_file = path.with_suffix("").with_suffix(".json")
+        if not (path.is_file() and answer_file.is_file()):
+            raise FacedgeError(f"{path}: kept profile missing")
+        answer = json.loads(answer_file.read_text())
         costs, detail = {}, {}
         for _, what, res in apply.phase_costs(path, answer, self.clock_mhz):
             t = str(what["threads"])
@@ -63,10 +78,10 @@ class A72Cost:
             detail[t] = {"core_only_ms": round(res["core_only_ms"], 3), "as_profiled_ms": round(res["as_profiled_ms"], 3),
                          "minsns": round(sum(res["per_thread_insns"]) / 1e6, 3), "ipc": round(res["ipc"], 3),
                          "per_thread_mcycles": [round(c / 1e6, 3) for c in res["per_thread_cycles"] if c]}
-        return costs, detail
+        return {"cost": costs, "cost_detail": detail, "profile": str(profile), "cost_model": model_version()}
 
     def model_cost(self, model_dir: Path, size):
-        """({threads: ms}, {threads: detail}) of facedge detect() with this model at size (w, h)."""
+        """recost()'s result for facedge detect() with this model at size (w, h)."""
         return self._run("facedge", apply.model_spec(Path(model_dir)), size)
 
     def peer_cost(self, size):

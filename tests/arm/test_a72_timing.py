@@ -175,3 +175,48 @@ def test_balanced_epochs_share_dynamic_work():
     assert model.predict_ms(feat, 1000, none, balanced=True, threads=2) == pytest.approx((1000 + 2000) / 1e6)
     # a pool of one thread: a helper thread's bit of work is not shared out
     assert model.predict_ms(feat, 1000, none, balanced=True, threads=1) == pytest.approx((1000 + 3000) / 1e6)
+
+
+def test_writeback_stores_become_a_store_and_an_add():
+    split = blockcycles.split_writeback_stores
+    assert split(["str q2, [x0], #16"]) == ["str q2, [x0]", "add x0, x0, #16"]
+    assert split(["st1 { v0.4s, v1.4s }, [x3], x4"]) == ["st1 { v0.4s, v1.4s }, [x3]", "add x3, x3, x4"]
+    assert split(["stp x29, x30, [sp, #-48]!"]) == ["sub sp, sp, #48", "stp x29, x30, [sp]"]
+    # no writeback, or a load: unchanged
+    for line in ("str q0, [x0, #16]", "stur q0, [x0, #-16]", "ld1 { v0.4s }, [x0], #16", "ldr q1, [x2], #16"):
+        assert split([line]) == [line]
+
+
+@needs_llvm
+def test_a_store_with_writeback_does_not_serialise_the_loop(model):
+    # an activation-like loop: a long dependency chain per element, the result stored with a
+    # post-indexed store. The next iteration's load needs only the new base (a separate
+    # integer micro-op on the A72), so iterations overlap: throughput-bound (8 Q-form fmul
+    # on two pipes), not the chain's latency (8 x 5 cycles and more) per iteration.
+    code = assemble(["ldr q0, [x0]"] + ["fmul v0.4s, v0.4s, v1.4s"] * 8 + ["str q0, [x0], #16", "cmp x0, x1",
+                                                                             "b.ne #-44"])
+    model.ensure([code])
+    assert model.cost(code)["cycles"] < 20
+
+
+def _branch_back(pc: int, target: int) -> bytes:
+    # b.ne target, encoded at pc
+    return (0x54000001 | (((target - pc) // 4) & 0x7FFFF) << 5).to_bytes(4, "little")
+
+
+NOP = bytes.fromhex("1f2003d5")
+
+
+def test_a_loop_cut_into_blocks_is_costed_whole():
+    loops = importlib.import_module("bench.a72.timing.loops")
+    head = profile.Block(NOP * 3, 0x1000)  # cut where the loop crosses a page: no branch at its end
+    tail = profile.Block(NOP + _branch_back(0x1010, 0x1000), 0x100C)
+    other = profile.Block(NOP + _branch_back(0x2004, 0x2000), 0x2000)  # a loop of one block: left alone
+    parts, whole = loops.split_loops([(head, [12, 0]), (tail, [10, 2]), (other, [5, 5])])
+    assert whole == [(head.code + tail.code, [10, 0])]
+    # what is left to each part: its runs outside the loop (the head's 2 entries before the tail's count)
+    assert [c for _, c in parts] == [[2, 0], [0, 2], [5, 5]]
+    # a middle part that ends in a branch is a path with a fork, not a cut loop
+    forked = profile.Block(NOP * 2 + _branch_back(0x1008, 0x0F00), 0x1000)
+    assert loops.split_loops([(forked, [10]), (tail, [10])])[1] == []
+    assert loops.branch_target(int.from_bytes(_branch_back(0x1010, 0x1000), "little"), 0x1010) == (True, 0x1000)

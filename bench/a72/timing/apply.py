@@ -102,6 +102,18 @@ def guest_fingerprint(pythonpath: str) -> str:
     return h.hexdigest()[:12]
 
 
+def _files_digest(spec: dict, yunet) -> str:
+    """The contents of the files a job reads: a model re-quantized or re-converted in the
+    same directory must be profiled again (its paths alone do not change)."""
+    h = hashlib.sha1()
+    for name in ("param", "bin", "onnx"):
+        if spec.get(name) and Path(spec[name]).is_file():
+            h.update(Path(spec[name]).read_bytes())
+    if spec.get("family") == "yunet" and yunet and Path(yunet).is_file():
+        h.update(Path(yunet).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_job(args, runtime, spec, frame, threads, fingerprint, extra=None):
     """(profile path, guest answer) of one guest process, from the kept profile when unchanged.
     args: .rootfs, .pythonpath, .work, .yunet, .kept_only. extra: more spec keys for the
@@ -109,7 +121,8 @@ def run_job(args, runtime, spec, frame, threads, fingerprint, extra=None):
     full = {"runtime": runtime, "model": spec, "yunet": str(args.yunet) if args.yunet else None, "frame": str(frame),
             "threads": threads, "warmup": 1, "iterations": 1, "score_threshold": SCORE_THRESHOLD,
             "iou_threshold": IOU_THRESHOLD, "cache_simulation": True, **(extra or {})}
-    key = hashlib.sha1((json.dumps(full, sort_keys=True) + fingerprint).encode()).hexdigest()[:16]
+    key = hashlib.sha1((json.dumps(full, sort_keys=True) + fingerprint + _files_digest(spec, args.yunet)).encode()
+                       ).hexdigest()[:16]
     keep = args.work / "profiles" / f"{runtime}-{key}.txt.gz"
     answer_file = keep.with_suffix("").with_suffix(".json")
     if keep.is_file() and answer_file.is_file():

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .blockcycles import BlockCycles, cache_dir
+from .loops import split_loops
 from .profile import Profile, read_profile, save_profile
 
 QEMU = os.environ.get("FACEDGE_QEMU", "/usr/bin/qemu-aarch64")  # dynamic build: plugins need it
@@ -79,14 +80,15 @@ def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = Non
     if phase is None:
         phase = profile.phases[0] if len(profile.phases) == 1 else 0
     model = BlockCycles(cpu)
-    executed = profile.counts(phase)
-    model.ensure([b.code for b, _ in executed], progress=progress)
+    executed, loops = split_loops(profile.counts(phase))
+    executed = [(block.code, counts) for block, counts in executed] + loops
+    model.ensure([code for code, _ in executed], progress=progress)
     iterations = profile.marks.get(phase, 1) or 1
     cyc = [0.0] * profile.vcpus
     insns = [0] * profile.vcpus
     fallback = 0
-    for block, counts in executed:
-        cost = model.cost(block.code)
+    for code, counts in executed:
+        cost = model.cost(code)
         for v, c in enumerate(counts):
             if c:
                 cyc[v] += c * cost["cycles"]
@@ -94,7 +96,7 @@ def cycles_of(profile: Profile, cpu: str = "cortex-a72", phase: int | None = Non
                 fallback += c * cost["fallback"]
     return {"phase": phase, "iterations": iterations, "per_thread_cycles": [c / iterations for c in cyc],
             "per_thread_insns": [i / iterations for i in insns], "fallback_insns": fallback / iterations,
-            "blocks": len(executed)}
+            "blocks": len(executed) - len(loops), "cut_loops": len(loops)}
 
 
 def summarize(cyc: dict, cpu: str, clock_mhz: float, threads: int | None) -> dict:
@@ -126,9 +128,11 @@ def phase_estimate(profile: Profile, phase: int, threads: int, cpu: str = "corte
     keys, "ms" with memory, plus "core_only_ms" (pipeline alone, busiest thread) and
     "as_profiled_ms" (memory, epochs as profiled: no balancing). balanced: a thread pool
     that hands out work dynamically (see model.predict_ms)."""
-    from .model import A72_PI4B, features, predict_ms
+    from .model import PARAMS, features, predict_ms
 
-    params = A72_PI4B if params is None else params
+    params = PARAMS.get(cpu) if params is None else params
+    if params is None:
+        raise ValueError(f"no fitted memory parameters for {cpu} yet (bench/a72/timing/model.py PARAMS)")
     core = cycles_of(profile, cpu, phase)
     out = summarize(core, cpu, clock_mhz, threads)
     feat = features(profile, phase, core)
@@ -137,6 +141,16 @@ def phase_estimate(profile: Profile, phase: int, threads: int, cpu: str = "corte
     out["as_profiled_ms"] = predict_ms(feat, clock_mhz, params)
     out["cache_simulated"] = feat["cache_simulated"]
     return out
+
+
+def model_version(cpu: str = "cortex-a72") -> str:
+    """What a cost depends on besides the profile: the block model's version and the fitted
+    memory parameters. A cost made under another version is re-costed from its kept profile."""
+    from .blockcycles import MODEL_VERSION
+    from .model import PARAMS
+
+    params = PARAMS.get(cpu)
+    return f"{cpu} {MODEL_VERSION} " + (",".join(f"{k}={v:g}" for k, v in params.as_dict().items()) if params else "-")
 
 
 def estimate(argv, threads: int | None = 1, cpu: str = "cortex-a72", clock_mhz: float = 1500, *,

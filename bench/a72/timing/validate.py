@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +25,9 @@ from pathlib import Path
 
 from .blockcycles import MODEL_VERSION
 from .estimate import GuestRunError, cycles_of, profile_run
-from .model import A72_PI4B, MemoryParams, features, predict_ms
+from .model import PARAMS, MemoryParams, features, predict_ms
 from .ncnn_build import arm_cache, ensure_release
+from .prefix import cpu_prefix
 from .profile import read_profile
 
 HERE = Path(__file__).resolve().parent
@@ -36,14 +36,7 @@ PUBLISHED = HERE / "published_pi.json"
 
 def a72_prefix() -> Path:
     """The qemu -L prefix describing a Pi 4's four A72 cores (the one .ci/arm uses)."""
-    p = arm_cache() / "a72-prefix"
-    if not (p / "proc" / "cpuinfo").is_file():
-        shared = Path(os.environ.get("FACEDGE_SHARED") or HERE.parents[2].parent / "shared")
-        tmp = Path(f"{p}.tmp{os.getpid()}")
-        subprocess.run([str(shared / "tools" / "arm" / "make-a72-prefix.sh"), str(tmp)], check=True,
-                       capture_output=True)
-        os.replace(tmp, p)
-    return p
+    return cpu_prefix("cortex-a72")
 
 
 def profile_path(work: Path, tag: str, cpu: str, model: str, threads: int) -> Path:
@@ -60,18 +53,21 @@ def run_row(work: Path, build: dict, cpu: str, model: str, threads: int) -> Path
         raise GuestRunError(f"{model}: not in ncnn {build['tag']}'s benchmark (no {param.name})")
     w, h, c = build["inputs"][model]
     profile_run([build["driver"], param, w, h, c, threads, 1, 1, build["workspace_ratio"]], qemu_cpu=cpu,
-                prefix=a72_prefix(), threads=threads, keep=keep, cwd=work, cache=True)
+                prefix=cpu_prefix(cpu), threads=threads, keep=keep, cwd=work, cache=True)
     return keep
 
 
-# The rows the memory parameters are fitted on, declared before fitting: the Pi 4B table
-# at 1.8 GHz (2023-06-15), 1 and 4 threads, the networks at even positions of its list
-# (squeezenet, mobilenet, mobilenet_v2, ...). Every other row is held out.
-FIT_RULE = "pi4b-1800 rows, 1 and 4 threads, networks at even positions (0, 2, 4, ...) of the published list"
+# The rows the memory parameters are fitted on, declared before fitting, one table per CPU:
+# the Pi 4B table at 1.8 GHz (2023-06-15) for the A72, the Pi 5 table for the A76; 1 and 4
+# threads, the networks at even positions of the table's list (squeezenet, mobilenet,
+# mobilenet_v2, ...). Every other row is held out.
+FIT_TABLES = {"cortex-a72": "pi4b-1800", "cortex-a76": "pi5-2400"}
+FIT_RULE = ("per CPU, one table's rows (A72: pi4b-1800, A76: pi5-2400), 1 and 4 threads, networks at even "
+            "positions (0, 2, 4, ...) of the published list")
 
 
 def is_fit_row(row: dict, order: list) -> bool:
-    return row["table"] == "pi4b-1800" and order.index(row["model"]) % 2 == 0
+    return row["table"] == FIT_TABLES.get(row["cpu"]) and order.index(row["model"]) % 2 == 0
 
 
 def row_features(work: Path, path: Path, cpu: str) -> dict:
@@ -86,20 +82,23 @@ def row_features(work: Path, path: Path, cpu: str) -> dict:
     return feat
 
 
-def evaluate(rows: list, params: MemoryParams) -> None:
+def evaluate(rows: list, params: dict) -> None:
+    """params: {cpu: MemoryParams, or None for the pipeline alone}."""
     for r in rows:
         if r.get("features"):
-            r["estimated_ms"] = predict_ms(r["features"], r["clock_mhz"], params)
+            r["estimated_ms"] = predict_ms(r["features"], r["clock_mhz"], params.get(r["cpu"]) or MemoryParams())
             r["error"] = r["estimated_ms"] / r["published_ms"] - 1
 
 
-def fit(rows: list) -> MemoryParams:
+def fit(rows: list) -> MemoryParams | None:
     """The memory parameters minimizing the mean squared log error on the fit rows."""
     import math
 
     from scipy.optimize import minimize
 
     train = [r for r in rows if r.get("fit") and r.get("features")]
+    if not train:
+        return None
 
     def loss(x):
         a, b, bw = x
@@ -200,9 +199,17 @@ def main(argv=None) -> int:
             out["l2_misses_k"] = [round((t["l2_misses"] or 0) / 1e3, 1) for t in threads_]
             out["core_only_ms"] = predict_ms([t["cycles"] for t in threads_], table["clock_mhz"])
         rows.append(out)
-    params = MemoryParams() if args.no_memory else fit(rows) if args.fit else A72_PI4B
+    cpus = sorted({r["cpu"] for r in rows})
+    if args.no_memory:
+        params = {cpu: MemoryParams() for cpu in cpus}
+    elif args.fit:
+        params = {cpu: fit([r for r in rows if r["cpu"] == cpu]) for cpu in cpus}
+    else:
+        params = {cpu: PARAMS.get(cpu) for cpu in cpus}
     evaluate(rows, params)
-    print(f"memory parameters: {params.as_dict()}" + (f" (fitted: {FIT_RULE})" if args.fit else ""), file=sys.stderr)
+    for cpu in cpus:
+        print(f"memory parameters {cpu}: {params[cpu].as_dict() if params[cpu] else 'none (pipeline alone)'}"
+              + (f" (fitted: {FIT_RULE})" if args.fit else ""), file=sys.stderr)
     rows.sort(key=lambda r: (wanted.index(r["table"]), r["threads"], r["model"]))
     summary = {}
     for tid in wanted:
@@ -220,7 +227,8 @@ def main(argv=None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(".tmp")
         slim = [{k: v for k, v in r.items() if k != "features"} for r in rows]
-        tmp.write_text(json.dumps({"memory_params": params.as_dict(), "fitted": args.fit, "fit_rule": FIT_RULE,
+        tmp.write_text(json.dumps({"memory_params": {c: p.as_dict() if p else None for c, p in params.items()},
+                                   "fitted": args.fit, "fit_rule": FIT_RULE,
                                    "skipped": sorted(skip),
                                    "block_model": MODEL_VERSION, "rows": slim, "stats": summary}, indent=1) + "\n")
         os.replace(tmp, args.json)
