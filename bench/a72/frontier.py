@@ -242,6 +242,8 @@ def write_outputs(rows, threads, out_prefix):
           frontier_report.budget_table(rows, threads), "",
           "Against OpenCV's YuNet: at the budget each FaceDetectorYN size takes, facedge's most accurate model "
           "within it:", "", frontier_report.goal_table(rows, threads), "",
+          "The goal, at every budget (Medium AP):", "", frontier_report.goal_summary(rows, threads),
+          frontier_report.goal_summary(rows, [t for t in threads if t > 1], as_profiled=True), "",
           "The same with OpenCV's multi-thread figures as profiled (its thread pool's epochs not balanced over "
           "its threads; see the method):", "", frontier_report.goal_table(rows, [t for t in threads if t > 1],
                                                                           as_profiled=True), ""]
