@@ -12,6 +12,7 @@ from pathlib import Path
 
 from facedge.base.errors import FacedgeError
 from facedge.base.model_dir import BIN_FILE, PARAM_FILE
+from facedge.calibration.ncnn_model import read_param
 
 PNNX_TIMEOUT_S = 300
 # pnnx writes a size-agnostic flatten as a shape expression, e.g. 6="4,*(*(2,0c),0h)"
@@ -92,21 +93,12 @@ def _top_level_split(expr: str):
 def read_graph(param: Path, n_outputs: int) -> NcnnGraph:
     """Input and output blob names of an ncnn param file: the Input layer's blob, and
     the blobs no layer consumes, in the order the graph produces them."""
-    lines = param.read_text().splitlines()
-    if not lines or lines[0].strip() != "7767517":
-        raise FacedgeError(f"{param}: not an ncnn param file (bad magic)")
     inputs, produced, consumed = [], [], set()
-    for line in lines[2:]:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        kind, n_in, n_out = fields[0], int(fields[2]), int(fields[3])
-        bottoms = fields[4:4 + n_in]
-        tops = fields[4 + n_in:4 + n_in + n_out]
-        consumed.update(bottoms)
-        produced.extend(tops)
-        if kind == "Input":
-            inputs.extend(tops)
+    for layer in read_param(param):
+        consumed.update(layer.bottoms)
+        produced.extend(layer.tops)
+        if layer.type == "Input":
+            inputs.extend(layer.tops)
     outputs = [b for b in produced if b not in consumed]
     if len(inputs) != 1 or len(outputs) != n_outputs:
         raise FacedgeError(f"{param}: expected 1 input and {n_outputs} outputs, found inputs {inputs} and outputs {outputs}")

@@ -10,6 +10,8 @@
 #include "facedge/build_info.h"
 #include "facedge/detector.h"
 #include "facedge/error.h"
+#include "facedge/ncnn_param.h"
+#include "facedge/ncnn_weights.h"
 
 namespace py = pybind11;
 using namespace facedge;
@@ -157,6 +159,62 @@ py::dict family_dict(const FamilySpec& f)
     d["size_multiple"] = f.size_multiple;
     d["pad_multiple"] = f.pad_multiple;
     return d;
+}
+
+const char* storage_name(WeightStorage s)
+{
+    switch (s)
+    {
+    case WeightStorage::Fp16: return "fp16";
+    case WeightStorage::Bf16: return "bf16";
+    case WeightStorage::Int8: return "int8";
+    case WeightStorage::Table: return "table";
+    default: return "fp32";
+    }
+}
+
+// An ncnn .param (and, given its bytes, .bin) as plain Python data: per layer a dict
+// of type, name, line, bottoms, tops, params [(key, text, value)] and, with a .bin,
+// chunks [(what, tagged, offset, size, storage, float32 values)].
+py::list ncnn_layers(const std::string& param_text, const std::string& param_name, const py::object& bin, const std::string& bin_name)
+{
+    const NcnnParamFile file = parse_param(param_text, param_name);
+    std::vector<std::vector<WeightChunk> > chunks;
+    std::string bin_bytes;
+    if (!bin.is_none())
+    {
+        bin_bytes = bin.cast<std::string>();
+        chunks = locate_weights(file, (const unsigned char*)bin_bytes.data(), bin_bytes.size(), bin_name);
+    }
+    py::list layers;
+    for (size_t i = 0; i < file.layers.size(); i++)
+    {
+        const NcnnLayer& l = file.layers[i];
+        py::dict d;
+        d["type"] = l.type;
+        d["name"] = l.name;
+        d["line"] = l.line_no;
+        d["bottoms"] = l.bottoms;
+        d["tops"] = l.tops;
+        py::list params;
+        for (const NcnnParam& p : l.params)
+        {
+            py::object value = p.is_array ? py::object(py::cast(p.values))
+                             : p.is_float ? py::object(py::float_(p.values[0])) : py::object(py::int_((long long)p.values[0]));
+            params.append(py::make_tuple(p.key, p.text, value));
+        }
+        d["params"] = params;
+        py::list layer_chunks;
+        for (size_t k = 0; i < chunks.size() && k < chunks[i].size(); k++)
+        {
+            const WeightChunk& c = chunks[i][k];
+            std::vector<float> values = decode_weights((const unsigned char*)bin_bytes.data(), c);
+            layer_chunks.append(py::make_tuple(c.what, c.tagged, c.offset, c.size, storage_name(c.storage), to_array(values, {(py::ssize_t)values.size()})));
+        }
+        d["chunks"] = layer_chunks;
+        layers.append(d);
+    }
+    return layers;
 }
 
 } // namespace
@@ -318,6 +376,7 @@ PYBIND11_MODULE(_core, m)
         d["kernels"] = kernels;
         return d;
     });
+    m.def("ncnn_layers", &ncnn_layers, py::arg("param_text"), py::arg("param_name"), py::arg("bin") = py::none(), py::arg("bin_name") = "");
     m.def("family_names", &family_names);
     m.def("family_info", [](const std::string& name) { return family_dict(find_family(name)); }, py::arg("name"));
     m.def("generate_priors", [](const std::string& family, int w, int h) {

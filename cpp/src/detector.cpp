@@ -155,7 +155,6 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
             throw Error(param_path + ": has no blob named '" + *blob + "' (the model's outputs do not match facedge.json / the family's names)");
     }
     model_check_ = check;
-    param_name_ = param_path;
     layer_types_ = check.layer_types;
     int8_layer_count_ = check.int8_layer_count;
 
@@ -262,7 +261,7 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
         // padded size, for families that pad).
         int nw = 0, nh = 0;
         network_size(family_, w, h, nw, nh);
-        check_shapes(model_check_, param_name_, config_.input_blob, nw, nh, 3);
+        check_shapes(model_check_, config_.input_blob, nw, nh, 3);
         slot = std::make_shared<const std::vector<Prior> >(generate_priors(family_, w, h));
     }
     return slot;

@@ -69,8 +69,17 @@ TEST(truncated_bin_names_the_layer)
 {
     std::vector<unsigned char> bin = bin_for(108, 4, 36);
     bin.resize(bin.size() - 10);
-    CHECK_THROWS_WITH(check(kParam, bin), "m.bin: too short for layer 'dw0' (ConvolutionDepthWise) weights");
+    CHECK_THROWS_WITH(check(kParam, bin), "m.bin: too short for layer 'dw0' (ConvolutionDepthWise) weight: needs 148 bytes at offset 452 but only 138 remain");
     CHECK_THROWS_WITH(check(kParam, std::vector<unsigned char>()), "too short for layer 'conv0'");
+}
+
+TEST(truncated_int8_scales_are_refused)
+{
+    // ncnn's Convolution::load_model loads its int8 scales without checking they were
+    // there, then reads them: the model check must refuse this .bin itself
+    const std::string p = replace(kParam, "5=1 6=108", "5=1 6=108 8=2");
+    std::vector<unsigned char> bin(4 + 108 * 4 + 4 * 4 + 4 * 4 + 2, 0); // weights, bias, 4 weight scales, half an input scale
+    CHECK_THROWS_WITH(check(p, bin), "m.bin: too short for layer 'conv0' (Convolution) input scale: needs 4 bytes at offset 468 but only 2 remain");
 }
 
 TEST(bin_of_another_model_is_rejected)
@@ -129,18 +138,17 @@ TEST(shapes_follow_the_graph_per_input_size)
 {
     std::vector<unsigned char> bin = two_convs();
     ModelCheckResult r = check_model(kBranches, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
-    check_shapes(r, "m.param", "in0", 320, 240, 3);
+    check_shapes(r, "in0", 320, 240, 3);
     // one branch padded differently: the concat would mix 320x240 and 322x242 maps
     std::string p = replace(kBranches, "cb 0=2 1=3 4=1", "cb 0=2 1=3 4=2");
     r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
-    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 320, 240, 3),
+    CHECK_THROWS_WITH(check_shapes(r, "in0", 320, 240, 3),
                       "layer 'cat' (Concat): joins inputs of shapes 320x240x2 and 322x242x2 along axis 0 at input size 320x240");
     // a window larger than the input
     p = replace(kBranches, "ca 0=2 1=3 4=1", "ca 0=2 1=3 4=0");
     r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
-    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 2, 2, 3), "its window (3) does not fit the input width (2 plus padding)");
-    // an axis past the blob's rank
+    CHECK_THROWS_WITH(check_shapes(r, "in0", 2, 2, 3), "its window (3) does not fit the input width (2 plus padding)");
+    // an axis past the blob's rank: known from the channels already, before any input size
     p = replace(kBranches, "out 0=0", "out 0=7");
-    r = check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3);
-    CHECK_THROWS_WITH(check_shapes(r, "m.param", "in0", 32, 32, 3), "axis (0=7) out of range for a 3-D input");
+    CHECK_THROWS_WITH(check_model(p, "m.param", bin.data(), bin.size(), "m.bin", "in0", 3), "m.param:7: layer 'cat' (Concat): axis (0=7) out of range for a 3-D input");
 }

@@ -52,7 +52,7 @@ VARIANTS = ("fp32", "q_int8", "q_int8_rq", "quantize")
 
 def _param_line(layer, bottoms, tops):
     fields = [layer.type, layer.name, str(len(bottoms)), str(len(tops)), *bottoms, *tops,
-              *(f"{k}={v}" for k, v in layer.params)]
+              *layer.param_fields()]
     return " ".join(fields)
 
 
@@ -77,10 +77,7 @@ def single_layer_net(layer, shape, quantize_scale=None):
 def int8_layer(layer, requantize: bool):
     """The layer with int8 weights (scales from its weights, input scale 1), as
     build_int8_model writes it; requantize: int8 output."""
-    from facedge.calibration.ncnn_model import Layer
-
-    q = Layer(layer.type, layer.name, list(layer.bottoms), list(layer.tops), list(layer.params), layer.line_no,
-              list(layer.chunks))
+    q = layer.copy()
     wchunk = q.chunk("weight")
     groups = q.int_param(7, 1) if q.type == "ConvolutionDepthWise" else q.int_param(0, 0)
     kw = q.int_param(1, 0)

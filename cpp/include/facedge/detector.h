@@ -167,7 +167,6 @@ private:
     std::unique_ptr<ncnn::Net> net_; // after the allocators: destroyed before them
     std::vector<unsigned char> bin_data_; // ncnn references fp32 weights in place
     ModelCheckResult model_check_;
-    std::string param_name_;
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
     int num_score_columns_ = 0;
