@@ -313,6 +313,8 @@ def measure_and_check(args):
                                    "(`.ci/arm frontier` passes it; or --cached-only)")
         if not args.image.is_file():
             raise FacedgeError(f"--image {args.image}: no such file")
+    if Path(args.out).with_suffix(".json").resolve() == (Path(args.work) / "frontier.json").resolve():
+        raise FacedgeError(f"--out {args.out}: its .json would overwrite the results kept in {args.work}/frontier.json")
     return measure(args)
 
 
