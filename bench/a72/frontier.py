@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Run from the repository root: `bench` is found there, but its facedge/ source folder
