@@ -27,6 +27,7 @@ except ImportError as e:  # pragma: no cover - only in a source tree without a b
     _core_error = e
 
 PIXEL_FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray")
+_UINT8 = np.dtype(np.uint8)
 
 
 def build_info() -> dict:
@@ -271,6 +272,16 @@ class Detector:
         """Faces in a uint8 image: HxWx3 (BGR unless pixel_format='rgb'), HxWx4
         (BGRA / 'rgba') or HxW gray. input_size (w, h) overrides the network input
         size for this call."""
+        if input_size is None and pixel_format is None and type(image) is np.ndarray and image.dtype is _UINT8:
+            # The common call, per frame, in the fewest Python steps (after an inference
+            # they run from cold caches: about 20 us saved on a 3 ms detect). The core
+            # checks the shape and the row packing; views it cannot read, and bad
+            # images, take the full path below, which copies or says what is wrong.
+            try:
+                boxes, scores, labels, landmarks, timings = self._core.detect(image, "", 0, 0)
+                return DetectionResult(boxes, scores, landmarks, timings, labels, self.class_names)
+            except FacedgeError:
+                pass
         image, fmt = self._image(image, pixel_format)
         w, h = _size(input_size, "input_size")
         boxes, scores, labels, landmarks, timings = self._core.detect(image, fmt, w, h)

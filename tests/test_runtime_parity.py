@@ -133,6 +133,12 @@ def test_pixel_formats_and_strided_input_give_the_same_faces(reference_ultraface
     view = big[20:20 + image.shape[0], 30:30 + image.shape[1]]
     assert not view.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(det.detect(view).boxes, base.boxes, atol=1e-3)
+    # a view the core cannot read (mirrored: negative column strides) is copied, with
+    # the same faces as the copy: the per-frame fast path hands it to the full one
+    mirrored = image[:, ::-1]
+    faces = det.detect(mirrored)
+    assert len(faces) > 0
+    np.testing.assert_allclose(faces.boxes, det.detect(np.ascontiguousarray(mirrored)).boxes, atol=1e-4)
     # gray input runs (faces may differ: the colour information is gone)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     assert det.detect(gray).boxes.shape[1] == 4

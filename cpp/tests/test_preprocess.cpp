@@ -1,11 +1,16 @@
 // facedge's fused preprocessing: equal to ncnn's own path at the network size, and
-// within stated bounds of a float reference (and of ncnn's bilinear) when resampling.
+// within stated bounds of a float reference (and of ncnn's bilinear) when resampling,
+// with every kernel set this CPU runs; the SIMD kernels equal the scalar reference.
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "facedge/preprocess.h"
 #include "facedge/resample.h"
+#include "facedge/resample_kernels.h"
 #include "mat.h"
 #include "test.h"
 
@@ -103,35 +108,155 @@ static double reference_sample(const std::vector<uint8_t>& px, int sw, int sh, i
     return v;
 }
 
-static double max_levels_vs_reference(int sw, int sh, int w, int h, ResizeFilter filter, bool area)
+static double max_levels_vs_reference(int sw, int sh, int w, int h, ResizeFilter filter, bool area, int stride_pad = 0)
 {
-    std::vector<uint8_t> px = noise((size_t)sw * sh * 3, 777);
-    ImageView img{px.data(), sw, sh, sw * 3, PixelFormat::RGB};
+    const int stride = sw * 3 + stride_pad;
+    std::vector<uint8_t> px = noise((size_t)stride * sh, 777);
+    ImageView img{px.data(), sw, sh, stride, PixelFormat::RGB};
     const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
     ncnn::Mat out;
     resize_normalize(img, PixelOrder::RGB, zero, one, w, h, out, nullptr, filter);
+    // the reference reads a packed copy
+    std::vector<uint8_t> packed((size_t)sw * sh * 3);
+    for (int y = 0; y < sh; y++)
+        std::copy(px.begin() + (size_t)y * stride, px.begin() + (size_t)y * stride + sw * 3, packed.begin() + (size_t)y * sw * 3);
     double worst = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
-                worst = std::max(worst, std::fabs(((const float*)out.channel(c))[y * w + x] - reference_sample(px, sw, sh, 3, c, w, h, x, y, area)));
+                worst = std::max(worst, std::fabs(((const float*)out.channel(c))[y * w + x] - reference_sample(packed, sw, sh, 3, c, w, h, x, y, area)));
     return worst;
+}
+
+// The stated bound, in pixel levels, for filters of at most `taps` source pixels per
+// axis. A filter's fixed-point weights sum exactly to one and each but the largest is
+// within half a unit of its true value (the largest takes the rounding residue), so
+// the error is at most 255 * (taps - 1) * unit / 2: the vertical pass's 8-bit weights
+// (unit 1/256) give 255/512 per extra tap, the horizontal pass's 14-bit weights
+// (1/16384) 255/32768 more; float rounding adds < 1e-3.
+static double stated_bound(int taps)
+{
+    return (taps - 1) * (255.0 / 512 + 255.0 / 32768) + 1e-3;
+}
+
+// Every kernel set this CPU runs (the scalar reference always): `check` once with each forced.
+static void for_each_kernel_set(const std::function<void(const std::string&)>& check)
+{
+    for (const resample::KernelSet* set : resample::kernel_sets())
+    {
+        const int pick[3] = {0, 1, 2};
+        const resample::Plan probe = resample::make_plan(64, 48, 32, 24, ResizeFilter::Auto, 3, pick);
+        if (set != &resample::kScalarKernels && !set->usable(probe))
+            continue; // this CPU lacks the instructions
+        resample::force_kernels(set->name);
+        try
+        {
+            check(set->name);
+        }
+        catch (...)
+        {
+            resample::force_kernels("");
+            throw;
+        }
+        resample::force_kernels("");
+    }
 }
 
 TEST(resampling_equals_the_float_reference_within_the_stated_bounds)
 {
-    // Stated bounds, in pixel levels: the 8-bit vertical weights of one output row sum
-    // to exactly 256 and each is within 1/512 of its true value, so the error is at
-    // most 255 / 512 per pair of taps: 0.5 level for bilinear, (taps - 1) * 0.5 for
-    // area. Float rounding adds < 1e-3.
-    CHECK_NEAR(max_levels_vs_reference(1024, 768, 320, 240, ResizeFilter::Bilinear, false), 0, 0.5 + 1e-3);
-    CHECK_NEAR(max_levels_vs_reference(200, 150, 320, 240, ResizeFilter::Auto, false), 0, 0.5 + 1e-3); // upscale: bilinear
-    CHECK_NEAR(max_levels_vs_reference(500, 400, 320, 240, ResizeFilter::Auto, false), 0, 0.5 + 1e-3); // 1.6x: bilinear
-    // 3.2x: Auto is area, footprints of up to 5 source rows
-    CHECK_NEAR(max_levels_vs_reference(1024, 768, 320, 240, ResizeFilter::Auto, true), 0, 2.0 + 1e-3);
-    CHECK_NEAR(max_levels_vs_reference(1280, 960, 160, 120, ResizeFilter::Area, true), 0, 4.0 + 1e-3); // 8x
-    // area and bilinear agree at exactly 2x (the mean of each pixel pair)
-    CHECK_NEAR(max_levels_vs_reference(640, 480, 320, 240, ResizeFilter::Area, false), 0, 0.5 + 1e-3);
+    for_each_kernel_set([](const std::string&) {
+        CHECK_NEAR(max_levels_vs_reference(1024, 768, 320, 240, ResizeFilter::Bilinear, false), 0, stated_bound(2));
+        CHECK_NEAR(max_levels_vs_reference(200, 150, 320, 240, ResizeFilter::Auto, false), 0, stated_bound(2)); // upscale: bilinear
+        CHECK_NEAR(max_levels_vs_reference(500, 400, 320, 240, ResizeFilter::Auto, false, 7), 0, stated_bound(2)); // 1.6x: bilinear
+        // 3.2x: Auto is area, footprints of up to 5 source pixels each way
+        CHECK_NEAR(max_levels_vs_reference(1024, 768, 320, 240, ResizeFilter::Auto, true), 0, stated_bound(5));
+        CHECK_NEAR(max_levels_vs_reference(1021, 763, 317, 239, ResizeFilter::Auto, true, 5), 0, stated_bound(5)); // odd sizes
+        CHECK_NEAR(max_levels_vs_reference(1280, 960, 160, 120, ResizeFilter::Area, true), 0, stated_bound(9)); // 8x
+        // area and bilinear agree at exactly 2x (the mean of each pixel pair)
+        CHECK_NEAR(max_levels_vs_reference(640, 480, 320, 240, ResizeFilter::Area, false), 0, stated_bound(2));
+    });
+}
+
+// facedge's output for one image with the kernel set `kernels` (mean 0, norm 1: levels).
+static ncnn::Mat resampled_with(const std::string& kernels, const std::vector<uint8_t>& px, int sw, int sh, int stride, PixelFormat format,
+                                PixelOrder order, int w, int h, ResizeFilter filter)
+{
+    resample::force_kernels(kernels);
+    ImageView img{px.data(), sw, sh, stride, format};
+    const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    ncnn::Mat out;
+    resize_normalize(img, order, zero, one, w, h, out, nullptr, filter);
+    resample::force_kernels("");
+    return out;
+}
+
+TEST(simd_kernels_equal_the_scalar_reference_on_odd_sizes_and_tails)
+{
+    // Same integers, so the outputs differ only by float rounding in the last step
+    // (a fused multiply-add, or not): any wrong tap, lane, channel or tail shows as
+    // whole fractions of a level.
+    struct Case
+    {
+        PixelFormat format;
+        PixelOrder order;
+        int sw, sh, pad, w, h;
+        ResizeFilter filter;
+    };
+    const Case cases[] = {
+        {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Auto},      // area 3.2x, the benchmark's frame
+        {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Bilinear},
+        {PixelFormat::BGR, PixelOrder::RGB, 720, 478, 0, 320, 240, ResizeFilter::Auto},       // the A72 benchmark's photo
+        {PixelFormat::RGB, PixelOrder::RGB, 1021, 767, 5, 317, 241, ResizeFilter::Auto},      // odd: row tails, output tails of 5
+        {PixelFormat::BGR, PixelOrder::BGR, 719, 477, 3, 321, 239, ResizeFilter::Bilinear},   // tail of 1 output
+        {PixelFormat::BGRA, PixelOrder::RGB, 333, 222, 0, 159, 121, ResizeFilter::Bilinear},  // 4 channels
+        {PixelFormat::RGBA, PixelOrder::BGR, 1001, 701, 4, 323, 227, ResizeFilter::Area},
+        {PixelFormat::BGR, PixelOrder::RGB, 101, 77, 0, 163, 95, ResizeFilter::Auto},         // upscale
+        {PixelFormat::BGR, PixelOrder::RGB, 1024, 240, 0, 320, 240, ResizeFilter::Auto},      // one axis at its size: single vertical taps
+        {PixelFormat::BGR, PixelOrder::RGB, 1605, 1203, 1, 321, 241, ResizeFilter::Auto},     // 5x: 6-7 taps (beyond NEON's window)
+        {PixelFormat::BGR, PixelOrder::RGB, 37, 29, 0, 7, 5, ResizeFilter::Auto},             // narrower than one group of 8
+        {PixelFormat::GRAY, PixelOrder::RGB, 97, 61, 3, 32, 24, ResizeFilter::Auto},          // gray: the scalar kernels everywhere
+    };
+    int compared = 0;
+    for (const Case& c : cases)
+    {
+        const int ch = channels_of(c.format), stride = c.sw * ch + c.pad;
+        const std::vector<uint8_t> px = noise((size_t)stride * c.sh, 4242u + c.sw);
+        const ncnn::Mat ref = resampled_with("scalar", px, c.sw, c.sh, stride, c.format, c.order, c.w, c.h, c.filter);
+        for (const resample::KernelSet* set : resample::kernel_sets())
+        {
+            const int pick[3] = {0, 1, 2};
+            const resample::Plan plan = resample::make_plan(c.sw, c.sh, c.w, c.h, c.filter, ch, pick);
+            if (set == &resample::kScalarKernels || !set->usable(plan))
+                continue;
+            const ncnn::Mat got = resampled_with(set->name, px, c.sw, c.sh, stride, c.format, c.order, c.w, c.h, c.filter);
+            double worst = 0;
+            for (int k = 0; k < 3; k++)
+                for (int i = 0; i < c.w * c.h; i++)
+                    worst = std::max(worst, (double)std::fabs(((const float*)got.channel(k))[i] - ((const float*)ref.channel(k))[i]));
+            CHECK_NEAR(worst, 0, 1e-4);
+            compared++;
+        }
+    }
+#if defined(__aarch64__)
+    CHECK(compared >= 10); // NEON ran every 3/4-channel case that fits its window
+#elif defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(compared == 11); // AVX2 ran every 3/4-channel case
+#endif
+}
+
+TEST(the_simd_kernels_are_chosen_where_the_cpu_has_them)
+{
+    const int pick[3] = {2, 1, 0};
+    const std::string chosen = resample::make_plan(720, 478, 320, 240, ResizeFilter::Auto, 3, pick).kernels->name;
+#if defined(__aarch64__)
+    CHECK(chosen == "neon");
+#elif defined(__x86_64__)
+    CHECK(chosen == ((__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? "avx2" : "scalar"));
+#endif
+    CHECK(resample::make_plan(97, 61, 32, 24, ResizeFilter::Auto, 1, pick).kernels->name == std::string("scalar")); // gray
+    CHECK_THROWS_WITH(resample::make_plan(720, 478, 320, 240, ResizeFilter::Auto, 3, pick, "no-such-set"),
+                      "no resampling kernels named 'no-such-set' in this build");
 }
 
 TEST(area_taps_cover_each_source_pixel_once)

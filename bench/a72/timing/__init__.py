@@ -49,9 +49,11 @@ Command line::
                                [-L PREFIX] [--json OUT] -- PROG ARGS...
 
 Limits (validated in bench/a72/timing/validate.py; numbers in bench/RESULTS.md): no
-cache or DRAM model unless stated there, no branch mispredictions, no cost for the
-operating system's side of system calls, each block costed as if it looped on itself.
-LLVM 14 models the A72 with its Cortex-A57 scheduling model.
+branch mispredictions, no cost for the operating system's side of system calls, each
+block costed as if it looped on itself (a loop QEMU cut into several blocks as one
+loop: loops.py), stores with writeback costed as a store and a separate base update
+(blockcycles.py), divides at their worst-case latency. LLVM 14 models the A72 with its
+Cortex-A57 scheduling model; the A76 (Pi 5) is costed with LLVM 19's Neoverse N1 model.
 """
 
 from .blockcycles import BlockCycles

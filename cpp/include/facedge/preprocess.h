@@ -1,13 +1,14 @@
 // Pixels to network input in one pass: resampling, channel order, (x - mean) * norm.
 //
 // Fused and row by row: for each output row the source rows it needs are blended
-// vertically in 8-bit fixed point (uint16 sums, vectorised: NEON on ARM, AVX2 or SSE2
-// on x86 picked at run time) and widened to float in the same pass, then a
-// horizontal pass writes the normalized, channel-ordered row straight into the
-// network's float planes. No resized image is ever stored, each source pixel a
-// filter uses is read once per output row, and the buffers (one source row wide)
-// stay in L1. Large downscales use area filtering (see ResizeFilter): bilinear
-// there reads 2 of every N pixels and aliases.
+// vertically in 8-bit fixed point (16-bit results), then a horizontal pass blends
+// those with 14-bit weights (32-bit sums) and writes the normalized, channel-ordered
+// row straight into the network's float planes. Hand-written kernels for each
+// instruction set (resample_kernels.h: AVX2 on x86 chosen at run time, NEON on
+// aarch64, a scalar reference elsewhere) compute the same integers. No resized image
+// is ever stored, each source pixel a filter uses is read once per output row, and
+// the buffers (one source row wide) stay in L1. Large downscales use area filtering
+// (see ResizeFilter): bilinear there reads 2 of every N pixels and aliases.
 //
 // At the network's own size nothing is resampled: each pixel becomes
 // pixel * norm - mean * norm, exactly as ncnn's from_pixels + substract_mean_normalize.
