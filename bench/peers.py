@@ -72,8 +72,10 @@ class FacedgeRunner:
         import facedge
 
         model = job["model"]
-        self.det = facedge.Detector(model["model_dir"], threads=job["threads"], score_threshold=job["score_threshold"],
-                                    iou_threshold=job["iou_threshold"], openmp_blocktime_ms=OPENMP_BLOCKTIME_MS)
+        # the spec's size (the model's own unless a caller such as the A72 frontier asks another)
+        self.det = facedge.Detector(model["model_dir"], threads=job["threads"], input_size=tuple(model["input_size"]),
+                                    score_threshold=job["score_threshold"], iou_threshold=job["iou_threshold"],
+                                    openmp_blocktime_ms=OPENMP_BLOCKTIME_MS)
         self.chw = None
         self.faces = 0
 

@@ -25,13 +25,34 @@ def test_pareto_front_keeps_only_unbeaten_rows():
     assert [(r["model"], r["precision"]) for r in front] == [("a", "fp32"), ("b", "fp32"), ("d", "int8"), ("e", "fp32")]
 
 
+def test_pareto_front_leaves_the_peer_out():
+    rows = [_row("a", 10, 0.70), {**_row("OpenCV YuNet", 5, 0.90), "peer": True}]
+    assert [r["model"] for r in frontier_report.pareto(rows, 1)] == ["a"]
+
+
 def test_budget_table_picks_the_most_accurate_model_within_each_budget():
     rows = [_row("a", 9, 0.70), _row("b", 35, 0.80), _row("c", 150, 0.90), _row("d", 159, 0.901),
-            _row("OpenCV YuNet", 1, 0.99)]
-    lines = frontier_report.budget_table(rows, [1], "OpenCV YuNet").splitlines()
+            {**_row("OpenCV YuNet", 1, 0.99), "peer": True}]
+    lines = frontier_report.budget_table(rows, [1]).splitlines()
     assert lines[2] == "| 10 ms | a fp32 320x240: 0.700 (9 ms) |"
     assert lines[4] == "| 40 ms | b fp32 320x240: 0.800 (35 ms) |"
     assert lines[6] == "| 160 ms | c fp32 320x240: 0.900 (150 ms) |"  # d is no better than c within 0.002, and dearer
+
+
+def test_goal_is_checked_at_each_peer_cost():
+    peer = lambda ms, ap, size: {**_row("OpenCV YuNet", ms, ap, size=size), "peer": True}  # noqa: E731
+    rows = [_row("a", 8, 0.60, size=(160, 120)), _row("b", 30, 0.80), _row("c", 45, 0.86, "int8"),
+            peer(10, 0.62, (160, 120)), peer(40, 0.85, (320, 240)), peer(5, 0.50, (128, 96))]
+    goal = frontier_report.goal_rows(rows, 1)
+    assert [g["budget"] for g in goal] == [5, 10, 40]           # in the peer's cost order
+    assert goal[0]["best"] is None and goal[0]["margin"] is None  # nothing of facedge's fits in 5 ms
+    assert goal[1]["best"]["model"] == "a" and goal[1]["margin"] == -0.02
+    # within 40 ms facedge has b (0.80): 0.05 short; c matches the peer's 0.85 but needs 45 ms
+    assert goal[2]["best"]["model"] == "b" and goal[2]["margin"] == -0.05
+    assert goal[2]["cheapest_as_accurate"]["model"] == "c"
+    table = frontier_report.goal_table(rows, [1]).splitlines()
+    assert table[4] == ("| 1 | 320x240 | 40.0 | 0.850 / 0.850 / 0.850 | b fp32 320x240 | 30.0 | -0.050 / -0.050 / -0.050 "
+                        "| c int8 320x240 | 45.0 |")
 
 
 @pytest.mark.parametrize("family,asked,expected", [
@@ -43,3 +64,56 @@ def test_budget_table_picks_the_most_accurate_model_within_each_budget():
 def test_fit_size(family, asked, expected):
     pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
     assert frontier.fit_size(family, asked) == expected
+
+
+def _workload_spec(model_dir, frame, **extra):
+    from bench.a72.timing import apply
+
+    return {"runtime": "facedge", "model": apply.model_spec(model_dir), "frame": str(frame), "threads": [1],
+            "warmup": 0, "iterations": 1, "score_threshold": 0.6, "iou_threshold": 0.3, **extra}
+
+
+def test_guest_workload_measures_each_size_asked_as_a_phase(tmp_path, model_dir, demo_images):
+    """The frontier's guest job: facedge detect() only, at each size (run here on x86: the
+    phase markers are a system call x86 refuses harmlessly)."""
+    cv2 = pytest.importorskip("cv2")
+    np = pytest.importorskip("numpy")
+    from bench.a72.timing import guest_workload
+
+    frame = tmp_path / "frame.npy"
+    np.save(frame, cv2.imread(str(demo_images[0])))
+    out = guest_workload.measure(_workload_spec(model_dir, frame, sizes=[[160, 120], [640, 480]], rows=["facedge"]))
+    assert out["phases"] == {1: {"row": "facedge", "threads": 1, "size": [160, 120]},
+                             2: {"row": "facedge", "threads": 1, "size": [640, 480]}}
+    # the detector really ran at each size: a 4x larger input finds more of the crowd's faces
+    assert out["faces"]["facedge 640x480"] > out["faces"]["facedge 160x120"]
+
+
+def test_guest_workload_refuses_more_phases_than_the_profiler_marks(tmp_path, model_dir):
+    from bench.a72.timing import guest_workload
+
+    spec = _workload_spec(model_dir, tmp_path / "unused.npy", threads=[1, 2, 3, 4],
+                          sizes=[[160, 120], [320, 240], [480, 360], [640, 480]], rows=["facedge"])
+    with pytest.raises(ValueError, match="more than the 15 phases"):
+        guest_workload.measure(spec)
+    with pytest.raises(ValueError, match=r"rows \['onnx'\]: facedge measures facedge, ncnn-bare, ncnn-python"):
+        guest_workload.measure({**spec, "threads": [1], "rows": ["onnx"]})
+
+
+def test_goal_can_use_the_peers_cost_as_profiled():
+    peer = {**_row("OpenCV YuNet", 40, 0.85), "peer": True, "cost_detail": {"1": {"as_profiled_ms": 50.0}}}
+    rows = [_row("b", 30, 0.80), _row("c", 45, 0.86), peer]
+    assert frontier_report.goal_rows(rows, 1)[0]["best"]["model"] == "b"                    # 40 ms: c does not fit
+    assert frontier_report.goal_rows(rows, 1, as_profiled=True)[0]["best"]["model"] == "c"  # 50 ms: it does
+
+
+def test_goal_gaps_are_the_budgets_where_the_peer_is_more_accurate():
+    peer = lambda ms, ap: {**_row("OpenCV YuNet", ms, ap), "peer": True}  # noqa: E731
+    rows = [_row("a", 5, 0.60), _row("a2", 22, 0.70), _row("b", 25, 0.80), _row("c", 60, 0.90), peer(4, 0.50),
+            peer(20, 0.80), peer(50, 0.899)]
+    # below 5 ms facedge has nothing; from 20 ms the peer's 0.80 needs b (25 ms: a2 on the way is one gap with it);
+    # 0.899 is matched within the tie by c
+    assert frontier_report.goal_gaps(rows, 1) == [(4, 5, 0.50, None), (20, 25, 0.80, 0.70), (50, 60, 0.899, 0.80)]
+    assert frontier_report.goal_summary(rows, [1]).startswith("- 1 thread: fails for budgets of 4.0-5.0 ms "
+                                                             "(OpenCV's YuNet 0.500, facedge nothing)")
+    assert frontier_report.goal_gaps([_row("a", 5, 0.60), peer(10, 0.601)], 1) == []  # within 0.002: a tie

@@ -1,25 +1,28 @@
 """The accuracy-speed frontier a Raspberry Pi 4B user chooses from: every model x input
-size x precision, its WIDER val AP (`facedge eval`'s protocol) beside its Cortex-A72
-cost at 1 and 4 threads, OpenCV's YuNet (`cv2.FaceDetectorYN`) as the peer.
+size x precision, its WIDER val AP (`facedge eval`'s protocol) beside its estimated Pi 4B
+milliseconds per frame at 1 and 4 threads, OpenCV's YuNet (`cv2.FaceDetectorYN`) as the peer.
 
     python -m bench.a72.frontier --model OUT [--model OUT ...] --wider ROOT
+        --rootfs ROOTFS --guest-pythonpath SITE:DEPS --image PHOTO
         [--yunet face_detection_yunet_2023mar.onnx] [--sizes 160x120,320x240,480x360,640x480]
-        [--threads 1,4] [--precisions fp32,int8] [--cached-only] [--arm-tools DIR] [--ncnn-aarch64 PREFIX] [--work DIR] [--out PREFIX]
+        [--threads 1,4] [--precisions fp32,int8] [--jobs 2] [--cached-only] [--work DIR] [--out PREFIX]
 
-Run from the repository root. OUT: a `facedge convert` output (its fp32/ and, after
---int8, int8/ model directories) or one model directory. A size a family cannot take
-(RetinaFace needs multiples of 32, BlazeFace of 16) is replaced by the nearest smaller
-valid one, and labelled "for" the size it stands for; YuNet pads like FaceDetectorYN.
-AP is measured with facedge's runtime on this machine (the same ncnn model gives the
-same detections on the A72 within float rounding: tests/arm). Cost: see
-frontier_cost.py (estimated ms from the A72 timing model when this checkout has
-bench/a72/timing, else guest instruction counts at one thread, labelled as such).
-OpenCV's YuNet is scored for AP at every size; its A72 cost needs an OpenCV >= 4.8
-aarch64 build in the guest, which this tool does not have (the timing model's
-`.ci/arm timing` run does).
+`.ci/arm frontier` runs it with the arm64 rootfs, this checkout's aarch64 wheel and the six
+families converted. Run from the repository root. OUT: a `facedge convert` output (its
+fp32/ and, after --int8, int8/ model directories) or one model directory. A size a family
+cannot take (RetinaFace needs multiples of 32, BlazeFace of 16) is replaced by the
+nearest smaller valid one, and labelled "for" the size it stands for; YuNet pads like
+FaceDetectorYN.
 
-Results are kept in WORK/frontier.json and reused (delete it to measure again);
-writes PREFIX.json, PREFIX.md (tables) and PREFIX.png (AP vs A72 cost, Pareto front).
+AP: measured with facedge's runtime on this machine (the same ncnn model gives the same
+detections on the A72 within float rounding: tests/arm). Cost: frontier_cost.py, the A72
+timing model with its cache/DRAM and thread parts applied to facedge's detect() and to
+cv2.FaceDetectorYN end to end, in the arm64 rootfs. Estimates, not measurements on a Pi.
+
+Resumable: every finished AP and every finished cost is written to WORK/frontier.json at
+once (the guest profiles are kept too) and reused by the next run; delete it to measure
+again. Writes PREFIX.json, PREFIX.md (tables, the goal check) and PREFIX.png (AP vs
+estimated ms, the Pareto front of facedge's models, the peer).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Run from the repository root: `bench` is found there, but its facedge/ source folder
@@ -97,84 +102,155 @@ def _say(text):
     print(f"[frontier {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def measure(args):
-    from facedge.bench.wider.gt import load_wider_val
+class Store:
+    """WORK/frontier.json: every finished row part, written (atomically) as soon as it is
+    known, so a crash loses at most the jobs in flight."""
+
+    def __init__(self, path: Path, measure: str):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {}
+        if self.data.get("_measure", measure) != measure:
+            raise FacedgeError(f"{path}: holds {self.data['_measure']} costs, this run estimates {measure}; "
+                               "use a fresh --work folder")
+        self.data["_measure"] = measure
+        self.lock = threading.Lock()
+
+    def row(self, key, new):
+        return self.data.setdefault(key, new)
+
+    def save(self):
+        with self.lock:
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.data, indent=1))
+            os.replace(tmp, self.path)
+
+
+def plan_rows(args, store):
+    """[(key, row, model dir or None for the peer)], the peer's row first at each size, and
+    {key: priority} (the peer, then fp32 by --model order, then int8; sizes ascending)."""
     from facedge.base.model_dir import read_model_info
 
-    from .frontier_cost import A72Cost
+    planned, priority = [], {}
+    for s_index, asked in enumerate(args.sizes):
+        if args.yunet:
+            key = f"{PEER}|fp32|{asked[0]}x{asked[1]}"
+            planned.append((key, store.row(key, {"model": PEER, "family": "yunet (OpenCV FaceDetectorYN)", "peer": True,
+                                                 "precision": "fp32", "size": list(asked), "asked": list(asked),
+                                                 "net_size": list(asked), "cost": {}}), None))
+            priority[key] = (0, 0, 0, s_index)
+        for m_index, out in enumerate(args.model):
+            for name, precision, d in model_dirs(out):
+                if args.precisions and precision not in args.precisions:
+                    continue
+                family = read_model_info(d).family
+                size, net_size = fit_size(family, asked)
+                key = f"{name}|{precision}|{size[0]}x{size[1]}"
+                planned.append((key, store.row(key, {"model": name, "family": family, "precision": precision,
+                                                     "size": list(size), "asked": list(asked),
+                                                     "net_size": list(net_size), "cost": {}}), d))
+                priority[key] = (1, precision != "fp32", m_index, s_index)
+    return planned, priority
+
+
+def measure(args):
+    """Every planned row with its AP and its cost: the ones WORK/frontier.json has, the
+    rest measured (costs in a pool of guest processes, AP meanwhile on this machine)."""
+    from facedge.bench.wider.gt import load_wider_val
+
+    from .frontier_cost import MEASURE, A72Cost
+    from .timing.estimate import model_version
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    store = work / "frontier.json"
-    done = json.loads(store.read_text()) if store.is_file() else {}
-    val = load_wider_val(args.wider)
-    cost = A72Cost(work, Path(args.arm_tools), args.ncnn_aarch64)
-    if done.get("_measure", cost.measure) != cost.measure:
-        raise FacedgeError(f"{store}: holds {done['_measure']} results, this run measures {cost.measure}; delete it")
-    done["_measure"] = cost.measure
-    threads = [1] if cost.measure == "a72-insn" else args.threads
+    store = Store(work / "frontier.json", MEASURE)
+    planned, priority = plan_rows(args, store)
+    threads = [str(t) for t in args.threads]
+    current = model_version()
+    # a cost made under another timing model version is re-costed (from its kept profile)
+    needs_cost = [(k, r, d) for k, r, d in planned
+                  if any(t not in r["cost"] for t in threads) or r.get("cost_model") != current]
+    needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r]
+    if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing)
+        no_ap = sorted(k for k, _, _ in needs_ap)
+        if no_ap:
+            _say(f"--cached-only: no AP measured yet, left out: {', '.join(no_ap)}")
+        uncosted = sorted(k for k, r, _ in needs_cost if k not in no_ap and any(t not in r["cost"] for t in threads))
+        if uncosted:
+            _say(f"--cached-only: not costed yet: {', '.join(uncosted)}")
+        stale = sorted(k for k, r, _ in needs_cost if k not in no_ap and k not in uncosted)
+        if stale:
+            _say(f"--cached-only: costed by another timing model version than {current!r}: {', '.join(stale)}")
+        return [r for k, r, _ in planned if k not in no_ap]
 
-    plan = [(name, precision, d, size) for out in args.model for name, precision, d in model_dirs(out)
-            if not args.precisions or precision in args.precisions for size in args.sizes]
-    rows, skipped = [], []
-    for i, (name, precision, d, asked) in enumerate(plan, 1):
-        family = read_model_info(d).family
-        size, net_size = fit_size(family, asked)
-        key = f"{name}|{precision}|{size[0]}x{size[1]}"
-        row = done.get(key) or {"model": name, "family": family, "precision": precision, "size": list(size),
-                                "net_size": list(net_size), "cost": {}}
-        row["asked"] = list(asked)
-        if args.cached_only and ("ap" not in row or any(str(t) not in row["cost"] for t in threads)):
-            skipped.append(key)
-            continue
-        if "ap" not in row:
-            _say(f"{i}/{len(plan)} {key}: WIDER AP")
-            row["ap"] = wider_ap(d, size, val)
-        for t in threads:
-            if str(t) not in row["cost"]:
-                _say(f"{i}/{len(plan)} {key}: A72 {cost.measure}, {t} thread(s)")
-                row["cost"][str(t)] = round(cost.cost(d, net_size, t), 3)
-        done[key] = row
-        _save(store, done)
-        rows.append(row)
-    if skipped:
-        _say(f"--cached-only: not measured yet, left out: {', '.join(skipped)}")
-    if args.yunet:
-        for asked in args.sizes:
-            key = f"{PEER}|fp32|{asked[0]}x{asked[1]}"
-            if key not in done and args.cached_only:
-                continue
-            if key not in done:
-                _say(f"{key}: WIDER AP")
-                done[key] = {"model": PEER, "family": "yunet (OpenCV FaceDetectorYN)", "precision": "fp32",
-                             "size": list(asked), "asked": list(asked), "ap": peer_ap(args.yunet, asked, val),
-                             "cost": None}
-                _save(store, done)
-            rows.append(done[key])
-    return rows, cost.measure, threads
+    cost = A72Cost(work, args.rootfs, args.guest_pythonpath, args.image, args.yunet, args.threads, args.clock_mhz)
+    # what the comparison needs first: the peer, then fp32 in --model order, then int8; each
+    # model's sizes smallest first (a run cut short still has whole lines at the front)
+    needs_cost.sort(key=lambda krd: priority[krd[0]])
+    started = time.time()
+
+    failed, finished = [], []
+
+    def estimate(item):
+        key, row, d = item
+        kept = row.get("profile") and all(t in row["cost"] for t in threads)
+        try:
+            if kept:  # only the timing model changed: no guest run
+                result = cost.recost(row["profile"])
+            else:
+                result = cost.peer_cost(row["size"]) if d is None else cost.model_cost(d, row["size"])
+        except FacedgeError as e:
+            failed.append(f"{key}: {e}")
+            _say(f"A72 {key}: failed: {e}")
+            return
+        with store.lock:  # saved the moment it is known: a crash later loses nothing of it
+            row.update(result)
+        store.save()
+        finished.append(key)
+        _say(f"A72 {len(finished)}/{len(needs_cost)} {key}{' (re-costed)' if kept else ''}: "
+             + ", ".join(f"{t} thr {result['cost'][t]:.1f} ms" for t in threads)
+             + f" ({(time.time() - started) / 60:.0f} min)")
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = [pool.submit(estimate, item) for item in needs_cost]
+        _say(f"{len(needs_cost)} rows to estimate on the A72 in the arm64 rootfs ({args.jobs} at a time), "
+             f"{len(needs_ap)} WIDER AP evaluations here")
+        val = load_wider_val(args.wider) if needs_ap else None
+        for i, (key, row, d) in enumerate(needs_ap, 1):
+            _say(f"AP {i}/{len(needs_ap)} {key}")
+            ap = peer_ap(args.yunet, row["size"], val) if d is None else wider_ap(d, row["size"], val)
+            with store.lock:
+                row["ap"] = ap
+            store.save()
+        for fut in futures:
+            fut.result()
+    if failed:
+        _say("not costed: " + "; ".join(failed))
+    return [r for _, r, _ in planned]
 
 
-def _save(path: Path, data):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def write_outputs(rows, measure, threads, out_prefix):
-    unit = "ms" if measure == "a72-ms" else "M insns"
+def write_outputs(rows, threads, out_prefix):
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
-    (out.with_suffix(".json")).write_text(json.dumps({"measure": measure, "threads": threads, "rows": rows}, indent=1))
-    md = ["Every model x input size x precision (AP: WIDER val, 39 images, `facedge eval` protocol):", "",
-          frontier_report.table(rows, threads, unit), ""]
-    if measure == "a72-ms":
-        md += ["Which model for which budget (most accurate by Medium AP within the budget):", "",
-               frontier_report.budget_table(rows, threads, PEER), ""]
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"measure": "a72-detect-ms", "clock_mhz": 1500, "threads": threads, "rows": rows},
+                              indent=1))
+    os.replace(tmp, out.with_suffix(".json"))
+    md = ["Every model x input size x precision (AP: WIDER val, 39 images, `facedge eval` protocol; ms: "
+          "estimated Pi 4B ms per frame, detect() end to end, A72 timing model at 1.5 GHz):", "",
+          frontier_report.table(rows, threads, "ms"), "",
+          "Which model for which budget (most accurate by Medium AP within the budget):", "",
+          frontier_report.budget_table(rows, threads), "",
+          "Against OpenCV's YuNet: at the budget each FaceDetectorYN size takes, facedge's most accurate model "
+          "within it:", "", frontier_report.goal_table(rows, threads), "",
+          "The goal, at every budget (Medium AP):", "", frontier_report.goal_summary(rows, threads),
+          frontier_report.goal_summary(rows, [t for t in threads if t > 1], as_profiled=True), "",
+          "The same with OpenCV's multi-thread figures as profiled (its thread pool's epochs not balanced over "
+          "its threads; see the method):", "", frontier_report.goal_table(rows, [t for t in threads if t > 1],
+                                                                          as_profiled=True), ""]
     (out.with_suffix(".md")).write_text("\n".join(md))
-    frontier_report.plot(rows, threads, "ms" if measure == "a72-ms" else "insn", out.with_suffix(".png"),
-                         "Face detectors on a Raspberry Pi 4B (Cortex-A72, "
-                         + ("estimated by the A72 timing model" if measure == "a72-ms" else "guest instructions")
-                         + "): WIDER val Medium AP vs cost; OpenCV's YuNet (not costed on the A72 here): see the table")
+    frontier_report.plot(rows, threads, out.with_suffix(".png"),
+                         "Face detectors on a Raspberry Pi 4B (Cortex-A72 1.5 GHz, estimated by the A72 timing model): "
+                         "WIDER val Medium AP vs ms per frame")
     print("\n".join(md))
 
 
@@ -194,23 +270,34 @@ def main(argv=None):
     p.add_argument("--wider", required=True, metavar="ROOT")
     p.add_argument("--yunet", metavar="ONNX", help="OpenCV's face_detection_yunet_2023mar.onnx: the peer")
     p.add_argument("--sizes", type=parse_sizes, default=list(SIZES), metavar="WxH,...")
-    p.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=list(THREADS))
+    p.add_argument("--threads", type=parse_threads, default=list(THREADS), metavar="N,...")
+    p.add_argument("--rootfs", type=Path, help="the arm64 rootfs (.ci/arm's)")
+    p.add_argument("--guest-pythonpath", metavar="SITE:DEPS",
+                   help="the guest's PYTHONPATH: this checkout's aarch64 facedge wheel installed, its dependencies")
+    p.add_argument("--image", type=Path, help="the photo each detector is given (resized by each to its input size)")
+    p.add_argument("--clock-mhz", type=float, default=1500)
+    p.add_argument("--jobs", type=int, default=2, help="guest processes at a time")
     p.add_argument("--cached-only", action="store_true",
                    help="measure nothing: report the rows WORK/frontier.json already holds")
     p.add_argument("--precisions", type=lambda s: s.split(","), metavar="LIST",
                    help="only these model directories (fp32,int8; default: every one present)")
-    p.add_argument("--arm-tools", default=str(Path(os.environ.get("FACEDGE_SHARED", "../shared")) / "tools" / "arm"))
-    p.add_argument("--ncnn-aarch64", metavar="PREFIX", help="aarch64 ncnn install (default: facedge's ARM build cache)")
     p.add_argument("--work", default="build/frontier", metavar="DIR")
     p.add_argument("--out", default="bench/results/frontier", metavar="PREFIX")
     args = p.parse_args(argv)
     try:
-        rows, kind, threads = measure_and_check(args)
-        write_outputs(rows, kind, threads, args.out)
+        rows = measure_and_check(args)
+        write_outputs(rows, args.threads, args.out)
     except FacedgeError as e:
         print(f"frontier: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def parse_threads(text):
+    parts = text.split(",")
+    if not all(t.isdigit() and 1 <= int(t) <= 4 for t in parts):
+        raise argparse.ArgumentTypeError(f"expected thread counts 1-4 (a Pi 4B's cores), e.g. 1,4; got {text!r}")
+    return [int(t) for t in parts]
 
 
 def measure_and_check(args):
@@ -219,6 +306,15 @@ def measure_and_check(args):
             raise FacedgeError(f"--model {out}: no such folder")
     if args.yunet and not Path(args.yunet).is_file():
         raise FacedgeError(f"--yunet {args.yunet}: no such file")
+    if not args.cached_only:
+        for name in ("rootfs", "guest_pythonpath", "image"):
+            if getattr(args, name) is None:
+                raise FacedgeError(f"--{name.replace('_', '-')} is needed to estimate A72 costs "
+                                   "(`.ci/arm frontier` passes it; or --cached-only)")
+        if not args.image.is_file():
+            raise FacedgeError(f"--image {args.image}: no such file")
+    if Path(args.out).with_suffix(".json").resolve() == (Path(args.work) / "frontier.json").resolve():
+        raise FacedgeError(f"--out {args.out}: its .json would overwrite the results kept in {args.work}/frontier.json")
     return measure(args)
 
 

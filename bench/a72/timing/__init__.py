@@ -33,7 +33,14 @@ guest: OpenMP threads waiting at a barrier sleep instead of spinning, so waiting
 counted as work, and the busiest thread's cycles stand for the wall time. The command
 must itself use that many threads (ncnn: opt.num_threads).
 
-Lower level: ``profile_run(argv, ...) -> (Profile, CompletedProcess)``,
+estimate() costs the pipeline alone (no cache simulation). With the Pi 4B's caches,
+DRAM and thread model (what bench/RESULTS.md's estimates use)::
+
+    prof, run = profile_run(argv, prefix=..., env=..., cache=True, keep="p.txt.gz")
+    r = phase_estimate(prof, phase=1, threads=4)     # r["ms"]; r["core_only_ms"]
+
+(apply.py's run_job() does this for facedge and the peers in the arm64 rootfs and keeps
+the profiles.) Lower level: ``profile_run(argv, ...) -> (Profile, CompletedProcess)``,
 ``cycles_of(profile, cpu) -> per-thread cycles``, ``BlockCycles(cpu).cost(code)``.
 
 Command line::
@@ -50,8 +57,8 @@ Cortex-A57 scheduling model; the A76 (Pi 5) is costed with LLVM 19's Neoverse N1
 """
 
 from .blockcycles import BlockCycles
-from .estimate import GuestRunError, build_plugin, cycles_of, estimate, profile_run
+from .estimate import GuestRunError, build_plugin, cycles_of, estimate, phase_estimate, profile_run
 from .profile import Profile, read_profile
 
-__all__ = ["BlockCycles", "GuestRunError", "Profile", "build_plugin", "cycles_of", "estimate", "profile_run",
-           "read_profile"]
+__all__ = ["BlockCycles", "GuestRunError", "Profile", "build_plugin", "cycles_of", "estimate", "phase_estimate",
+           "profile_run", "read_profile"]

@@ -29,8 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .estimate import GuestRunError, PLUGIN_SOURCE, cycles_of, profile_run, summarize
-from .model import A72_PI4B, features, predict_ms
+from .estimate import GuestRunError, PLUGIN_SOURCE, phase_estimate, profile_run
 from .profile import read_profile
 
 HERE = Path(__file__).resolve().parent
@@ -90,7 +89,7 @@ def guest_env(work: Path, pythonpath: str) -> dict:
             "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}
 
 
-def _fingerprint(pythonpath: str) -> str:
+def guest_fingerprint(pythonpath: str) -> str:
     """What the guest runs besides the spec: the installed wheels and this tool's code."""
     h = hashlib.sha1()
     for p in pythonpath.split(":"):
@@ -115,11 +114,13 @@ def _files_digest(spec: dict, yunet) -> str:
     return h.hexdigest()[:16]
 
 
-def run_job(args, runtime, spec, frame, threads, fingerprint):
-    """(profile path, guest answer) of one guest process, from the kept profile when unchanged."""
+def run_job(args, runtime, spec, frame, threads, fingerprint, extra=None):
+    """(profile path, guest answer) of one guest process, from the kept profile when unchanged.
+    args: .rootfs, .pythonpath, .work, .yunet, .kept_only. extra: more spec keys for the
+    guest workload ("sizes", "rows": see guest_workload.py)."""
     full = {"runtime": runtime, "model": spec, "yunet": str(args.yunet) if args.yunet else None, "frame": str(frame),
             "threads": threads, "warmup": 1, "iterations": 1, "score_threshold": SCORE_THRESHOLD,
-            "iou_threshold": IOU_THRESHOLD, "cache_simulation": True}
+            "iou_threshold": IOU_THRESHOLD, "cache_simulation": True, **(extra or {})}
     key = hashlib.sha1((json.dumps(full, sort_keys=True) + fingerprint + _files_digest(spec, args.yunet)).encode()
                        ).hexdigest()[:16]
     keep = args.work / "profiles" / f"{runtime}-{key}.txt.gz"
@@ -140,6 +141,19 @@ def run_job(args, runtime, spec, frame, threads, fingerprint):
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     answer_file.write_text(json.dumps(answer))
     return keep, answer
+
+
+def phase_costs(profile_path: Path, answer: dict, clock_mhz: float):
+    """[(phase, the guest's note on it, phase_estimate())] of one kept guest profile, each
+    phase costed with the Pi 4B memory model; dynamic pools balanced (DYNAMIC_POOLS)."""
+    prof = read_profile(profile_path)
+    out = []
+    for phase, what in answer["phases"].items():
+        dynamic = what["row"] in DYNAMIC_POOLS
+        res = phase_estimate(prof, int(phase), what["threads"], "cortex-a72", clock_mhz, balanced=dynamic)
+        res["balanced"] = dynamic
+        out.append((int(phase), what, res))
+    return out
 
 
 def frame_file(work: Path, image: Path) -> Path:
@@ -184,7 +198,7 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     threads = [int(t) for t in args.threads.split(",")]
     frame = frame_file(args.work, args.image)
-    fingerprint = _fingerprint(args.pythonpath)
+    fingerprint = guest_fingerprint(args.pythonpath)
     validation = json.loads(args.validation.read_text()) if args.validation and args.validation.is_file() else None
 
     rows, notes = [], []
@@ -210,19 +224,13 @@ def main(argv=None) -> int:
         if "error" in answer:
             notes.append(f"{label}: {answer['error']}")
             continue
-        prof = read_profile(path)
-        for phase, what in answer["phases"].items():
-            core = cycles_of(prof, "cortex-a72", int(phase))
-            res = summarize(core, "cortex-a72", args.clock_mhz, what["threads"])
-            feat = features(prof, int(phase), core)
-            dynamic = what["row"] in DYNAMIC_POOLS
-            res["ms"] = predict_ms(feat, args.clock_mhz, A72_PI4B, balanced=dynamic, threads=what["threads"])
+        for phase, what, res in phase_costs(path, answer, args.clock_mhz):
             rows.append({"model": model, "input_size": spec["input_size"], "precision": spec["precision"],
                          "runtime": what["row"], "threads": what["threads"], "estimated_ms": res["ms"],
                          "validation_median_abs_error": validation_error(validation, what["threads"]),
-                         "core_only_ms": summarize(core, "cortex-a72", args.clock_mhz, what["threads"])["ms"],
-                         "thread_pool": "dynamic: epochs balanced" if dynamic else "static (OpenMP)",
-                         "as_profiled_ms": predict_ms(feat, args.clock_mhz, A72_PI4B),
+                         "core_only_ms": res["core_only_ms"],
+                         "thread_pool": "dynamic: epochs balanced" if res["balanced"] else "static (OpenMP)",
+                         "as_profiled_ms": res["as_profiled_ms"],
                          "per_thread_mcycles": [round(c / 1e6, 3) for c in res["per_thread_cycles"] if c],
                          "minsns": round(sum(res["per_thread_insns"]) / 1e6, 3), "ipc": round(res["ipc"], 3),
                          "faces": answer["faces"].get(what["row"])})

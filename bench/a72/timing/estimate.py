@@ -120,6 +120,38 @@ def summarize(cyc: dict, cpu: str, clock_mhz: float, threads: int | None) -> dic
     }
 
 
+def phase_estimate(profile: Profile, phase: int, threads: int, cpu: str = "cortex-a72", clock_mhz: float = 1500,
+                   balanced: bool = False, params=None) -> dict:
+    """One marked phase of a profile made with cache=True, costed with the memory and
+    thread model (model.predict_ms; its fitted Pi 4B parameters by default): summarize()'s
+    keys, "ms" with memory, plus "core_only_ms" (pipeline alone, busiest thread) and
+    "as_profiled_ms" (memory, epochs as profiled: no balancing). balanced: a thread pool
+    that hands out work dynamically (see model.predict_ms)."""
+    from .model import PARAMS, features, predict_ms
+
+    params = PARAMS.get(cpu) if params is None else params
+    if params is None:
+        raise ValueError(f"no fitted memory parameters for {cpu} yet (bench/a72/timing/model.py PARAMS)")
+    core = cycles_of(profile, cpu, phase)
+    out = summarize(core, cpu, clock_mhz, threads)
+    feat = features(profile, phase, core)
+    out["core_only_ms"] = out["ms"]
+    out["ms"] = predict_ms(feat, clock_mhz, params, balanced=balanced, threads=threads)
+    out["as_profiled_ms"] = predict_ms(feat, clock_mhz, params)
+    out["cache_simulated"] = feat["cache_simulated"]
+    return out
+
+
+def model_version(cpu: str = "cortex-a72") -> str:
+    """What a cost depends on besides the profile: the block model's version and the fitted
+    memory parameters. A cost made under another version is re-costed from its kept profile."""
+    from .blockcycles import MODEL_VERSION
+    from .model import PARAMS
+
+    params = PARAMS.get(cpu)
+    return f"{cpu} {MODEL_VERSION} " + (",".join(f"{k}={v:g}" for k, v in params.as_dict().items()) if params else "-")
+
+
 def estimate(argv, threads: int | None = 1, cpu: str = "cortex-a72", clock_mhz: float = 1500, *,
              qemu_cpu: str | None = None, prefix=None, env=None, cwd=None, progress=None,
              timeout: float | None = None, keep=None) -> dict:

@@ -6,14 +6,16 @@ needs only the installed facedge wheel and the peers' aarch64 wheels in the gues
 
 SPEC: {"runtime": "facedge" | "onnxruntime" | "opencv-dnn" | "yunet", "model": a facedge
 bench model spec, "yunet": path, "frame": a BGR frame saved with numpy, "threads": [1, 2,
-3, 4], "warmup": 1, "iterations": 1, "score_threshold", "iou_threshold"}.
+3, 4], "warmup": 1, "iterations": 1, "score_threshold", "iou_threshold"}; optional
+"sizes": [[w, h], ...] (run at each of these input sizes instead of the model's own: the
+A72 frontier) and "rows": the rows to measure (default every row of the runtime).
 
 For each thread count (ascending) it builds the runtime as `facedge bench` does
 (facedge.bench.peers) and marks each measured call as one tbprofile phase
 (syscall(0x7fac, K)): for facedge, its detect() end to end, the bare ncnn inference of
 the same network input, and the naive ncnn-wheel + numpy path; for a peer, its run()
 (pre-processing, inference, decoding and NMS, as in `facedge bench`). Prints one JSON
-line: {"phases": {K: {"row", "threads"}}, "faces": {row: n}} or {"error": "..."} when a
+line: {"phases": {K: {"row", "threads", "size"}}, "faces": {row: n}} or {"error": "..."} when a
 wheel is missing or the model does not load.
 
 Threads: spinning is not work. OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE in the
@@ -30,6 +32,9 @@ os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN", "0")
 os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT", "0")
 
 _libc = ctypes.CDLL(None, use_errno=True)
+MAX_PHASE = 15  # tbprofile's phases 1-15
+ROWS = {"facedge": ("facedge", "ncnn-bare", "ncnn-python"), "onnxruntime": ("onnxruntime",),
+        "opencv-dnn": ("opencv-dnn",), "yunet": ("yunet",)}
 
 
 def mark(phase):
@@ -56,14 +61,24 @@ def measure(spec):
 
     from facedge.bench import peers
 
-    frame = np.load(spec["frame"])
     runtime = spec["runtime"]
     if runtime == "onnxruntime":
         no_spinning_onnxruntime()
+    sizes = spec.get("sizes") or [spec["model"]["input_size"]]
+    rows = spec.get("rows") or ROWS[runtime]
+    unknown = set(rows) - set(ROWS[runtime])
+    if unknown:
+        raise ValueError(f"rows {sorted(unknown)}: {runtime} measures {', '.join(ROWS[runtime])}")
+    if len(sizes) * len(spec["threads"]) * len(rows) > MAX_PHASE:
+        raise ValueError(f"{len(sizes)} sizes x {len(spec['threads'])} thread counts x {len(rows)} rows: "
+                         f"more than the {MAX_PHASE} phases the profiler marks")
+    frame = np.load(spec["frame"])
     phases, faces, phase = {}, {}, 0
 
-    def timed(row, threads, call, warmup=True):
+    def timed(row, threads, size, call, warmup=True):
         nonlocal phase
+        if row not in rows:
+            return
         phase += 1
         for _ in range(spec["warmup"] if warmup else 0):
             call()
@@ -71,24 +86,27 @@ def measure(spec):
             mark(phase)
             found = call()
             mark(0)
-        phases[phase] = {"row": row, "threads": threads}
-        faces[row] = found
+        phases[phase] = {"row": row, "threads": threads, "size": list(size)}
+        faces[row if len(sizes) == 1 else f"{row} {size[0]}x{size[1]}"] = found
 
     for t in spec["threads"]:
-        job = {"runtime": runtime, "model": spec["model"], "threads": t, "score_threshold": spec["score_threshold"],
-               "iou_threshold": spec["iou_threshold"], "yunet": spec.get("yunet")}
-        if runtime == "facedge":
-            f = peers.FacedgeRunner(job)
-            det = f.det
-            chw = np.ascontiguousarray(det.extract_blobs(frame, [det.info.input])[det.info.input])
-            timed("facedge", t, lambda: len(det.detect(frame)))
-            # the same network and pools detect() just warmed up
-            timed("ncnn-bare", t, lambda: len(det.infer_normalized(chw)["scores"]), warmup=False)
-            naive = peers.NcnnPythonRunner({**job, "runtime": "ncnn-python"})
-            timed("ncnn-python", t, lambda: (naive.run(frame), naive.faces)[1])
-        else:
-            runner = peers.make_runner(job)
-            timed(runtime, t, lambda: (runner.run(frame), runner.faces)[1])
+        for size in sizes:
+            job = {"runtime": runtime, "model": {**spec["model"], "input_size": list(size)}, "threads": t,
+                   "score_threshold": spec["score_threshold"], "iou_threshold": spec["iou_threshold"],
+                   "yunet": spec.get("yunet")}
+            if runtime == "facedge":
+                det = peers.FacedgeRunner(job).det
+                chw = np.ascontiguousarray(det.extract_blobs(frame, [det.info.input])[det.info.input])
+                timed("facedge", t, size, lambda: len(det.detect(frame)))
+                # the same network and pools detect() just warmed up (a warm-up when detect() was not measured)
+                timed("ncnn-bare", t, size, lambda: len(det.infer_normalized(chw)["scores"]),
+                      warmup="facedge" not in rows)
+                if "ncnn-python" in rows:
+                    naive = peers.NcnnPythonRunner({**job, "runtime": "ncnn-python"})
+                    timed("ncnn-python", t, size, lambda: (naive.run(frame), naive.faces)[1])
+            else:
+                runner = peers.make_runner(job)
+                timed(runtime, t, size, lambda: (runner.run(frame), runner.faces)[1])
     return {"phases": phases, "faces": faces}
 
 
