@@ -24,7 +24,6 @@ namespace facedge {
 namespace resample {
 namespace {
 
-const int kMaxVerticalTaps = 64; // longer footprints (downscales beyond 60x) go to the scalar kernels
 
 // int32s per (group of 8 outputs, accumulator): 8 for the two pixels' byte offsets,
 // then 8 per tap pair: the pair's weights (w0 | w1 << 16) for 4 lanes of each pixel
@@ -35,11 +34,8 @@ int record_size(const Plan& p)
 
 bool usable(const Plan& p)
 {
-    if (p.channels != 3 && p.channels != 4)
+    if (!simd_can_run(p))
         return false;
-    for (int y = 0; y < p.height; y++)
-        if (p.y_begin[y + 1] - p.y_begin[y] > kMaxVerticalTaps)
-            return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -94,9 +90,9 @@ FACEDGE_AVX2 void vertical(const Plan& p, const uint8_t* image, size_t stride, i
         return;
     }
     // pairs of rows; an odd last row pairs with itself at weight 0
-    const uint8_t* ra[kMaxVerticalTaps / 2];
-    const uint8_t* rb[kMaxVerticalTaps / 2];
-    __m256i w[kMaxVerticalTaps / 2];
+    const uint8_t* ra[kMaxSimdVerticalTaps / 2];
+    const uint8_t* rb[kMaxSimdVerticalTaps / 2];
+    __m256i w[kMaxSimdVerticalTaps / 2];
     const int pairs = (count + 1) / 2;
     for (int q = 0; q < pairs; q++)
     {

@@ -21,7 +21,6 @@ namespace resample {
 namespace {
 
 const int kWindow = 32;          // uint16 values one table lookup reaches (4 registers)
-const int kMaxVerticalTaps = 64; // longer footprints (downscales beyond 60x) go to the scalar kernels
 
 // taps that carry weight for some output (x_taps may add a zero one)
 int used_taps(const Plan& p)
@@ -42,11 +41,8 @@ size_t plane_stride(const Plan& p)
 
 bool usable(const Plan& p)
 {
-    if (p.channels != 3 && p.channels != 4)
+    if (!simd_can_run(p))
         return false;
-    for (int y = 0; y < p.height; y++)
-        if (p.y_begin[y + 1] - p.y_begin[y] > kMaxVerticalTaps)
-            return false;
     for (int g = 0; g < p.width / 8; g++)
     {
         const int base = p.x_first[8 * g];
@@ -167,8 +163,8 @@ void vertical(const Plan& p, const uint8_t* image, size_t stride, int y, uint16_
 {
     const int b = p.y_begin[y], count = p.y_begin[y + 1] - b;
     const int n16 = p.src_width / 16 * 16;
-    const uint8_t* rows[kMaxVerticalTaps];
-    uint8_t weights[kMaxVerticalTaps];
+    const uint8_t* rows[kMaxSimdVerticalTaps];
+    uint8_t weights[kMaxSimdVerticalTaps];
     for (int k = 0; k < count; k++)
     {
         rows[k] = image + (size_t)p.y_row[b + k] * stride;

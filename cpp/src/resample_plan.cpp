@@ -74,6 +74,16 @@ void horizontal_plan(Plan& p)
 
 } // namespace
 
+bool simd_can_run(const Plan& p)
+{
+    if (p.channels != 3 && p.channels != 4)
+        return false;
+    for (int y = 0; y < p.height; y++)
+        if (p.y_begin[y + 1] - p.y_begin[y] > kMaxSimdVerticalTaps)
+            return false;
+    return true;
+}
+
 Plan make_plan(int src_width, int src_height, int width, int height, ResizeFilter filter, int channels, const int pick[3],
                const std::string& kernels)
 {

@@ -73,6 +73,11 @@ struct KernelSet
     void (*horizontal)(const Plan& plan, const int16_t* scratch, float* const* out, const float* scale, const float* bias);
 };
 
+// The SIMD kernel sets take 3- or 4-channel pixels and vertical footprints of at most
+// this many rows (longer ones, downscales beyond 60x, go to the scalar kernels).
+const int kMaxSimdVerticalTaps = 64;
+bool simd_can_run(const Plan& plan);
+
 // The kernel sets built into this binary, best first; the scalar set is always last.
 const std::vector<const KernelSet*>& kernel_sets();
 
