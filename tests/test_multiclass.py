@@ -71,6 +71,18 @@ def _assert_same(result, reference):
     np.testing.assert_allclose(result.boxes, boxes, atol=2e-3)
 
 
+def _assert_decoded_as_the_reference(det, demo_images):
+    """det's faces on the first 8 demo images equal the numpy reference decode, and both
+    classes really occur (the test would catch a class-1-only decoder)."""
+    seen = set()
+    for path in demo_images[:8]:
+        image = cv2.imread(str(path))
+        result = det.detect(image)
+        _assert_same(result, _reference(det, image))
+        seen.update(result.names)
+    assert seen == set(CLASS_NAMES)
+
+
 def test_convert_writes_the_class_names(converted):
     info = json.loads((converted / "fp32" / "facedge.json").read_text())
     assert info["class_names"] == list(CLASS_NAMES)
@@ -80,13 +92,7 @@ def test_convert_writes_the_class_names(converted):
 def test_every_class_is_decoded_as_the_numpy_reference_does(converted, demo_images):
     det = facedge.Detector(converted / "fp32", threads=2)
     assert det.class_names == CLASS_NAMES
-    seen = set()
-    for path in demo_images[:8]:
-        image = cv2.imread(str(path))
-        result = det.detect(image)
-        _assert_same(result, _reference(det, image))
-        seen.update(result.names)
-    assert seen == set(CLASS_NAMES)  # both classes really occur: the test would catch a class-1-only decoder
+    _assert_decoded_as_the_reference(det, demo_images)
 
 
 def test_class_agnostic_nms_is_one_group(converted, demo_images):
@@ -202,13 +208,7 @@ def test_int8_keeps_the_classes(converted, shared, demo_images):
     assert info["class_names"] == list(CLASS_NAMES) and info["precision"] == "int8"
     det = facedge.Detector(converted / "int8", threads=2)
     assert det.int8_layer_count > 0 and det.class_names == CLASS_NAMES
-    seen = set()
-    for path in demo_images[:8]:
-        image = cv2.imread(str(path))
-        result = det.detect(image)
-        _assert_same(result, _reference(det, image))
-        seen.update(result.names)
-    assert seen == set(CLASS_NAMES)
+    _assert_decoded_as_the_reference(det, demo_images)
 
 
 def test_camera_json_lines_carry_the_labels(converted, demo_images, tmp_path):

@@ -1,6 +1,7 @@
 // The inference thread runs every job on one thread, one at a time, whatever the
 // number of callers, and hands exceptions back to the caller.
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -11,16 +12,26 @@
 
 using namespace facedge;
 
-TEST(inference_jobs_run_one_at_a_time_on_one_thread)
+namespace {
+
+// What `callers` threads, each running `jobs` jobs through the worker, saw: how many
+// jobs ran, the most that ran at once, and the threads they ran on.
+struct JobRecord
 {
-    InferenceThread worker;
+    int done = 0;
+    int most_at_once = 0;
+    std::set<std::thread::id> threads;
+};
+
+JobRecord run_from_many_callers(InferenceThread& worker, int callers, int jobs)
+{
     std::atomic<int> running(0), most(0), done(0);
     std::mutex ids_mutex;
     std::set<std::thread::id> ids;
-    std::vector<std::thread> callers;
-    for (int c = 0; c < 8; c++)
-        callers.emplace_back([&] {
-            for (int i = 0; i < 25; i++)
+    std::vector<std::thread> threads;
+    for (int c = 0; c < callers; c++)
+        threads.emplace_back([&] {
+            for (int i = 0; i < jobs; i++)
                 worker.run([&] {
                     const int now = ++running;
                     int m = most.load();
@@ -36,12 +47,25 @@ TEST(inference_jobs_run_one_at_a_time_on_one_thread)
                     ++done;
                 });
         });
-    for (auto& t : callers)
+    for (auto& t : threads)
         t.join();
-    CHECK(done == 200);
-    CHECK(most == 1);
-    CHECK(ids.size() == 1);
-    CHECK(*ids.begin() != std::this_thread::get_id());
+    JobRecord r;
+    r.done = done;
+    r.most_at_once = most;
+    r.threads = ids;
+    return r;
+}
+
+} // namespace
+
+TEST(inference_jobs_run_one_at_a_time_on_one_thread)
+{
+    InferenceThread worker;
+    const JobRecord r = run_from_many_callers(worker, 8, 25);
+    CHECK(r.done == 200);
+    CHECK(r.most_at_once == 1);
+    CHECK(r.threads.size() == 1);
+    CHECK(*r.threads.begin() != std::this_thread::get_id());
 }
 
 TEST(inference_job_exceptions_reach_the_caller)
@@ -56,30 +80,9 @@ TEST(inference_job_exceptions_reach_the_caller)
 TEST(inline_jobs_run_one_at_a_time_on_the_callers_threads)
 {
     InferenceThread worker(true);
-    std::atomic<int> running(0), most(0);
-    std::mutex ids_mutex;
-    std::set<std::thread::id> ids;
-    std::vector<std::thread> callers;
-    for (int c = 0; c < 4; c++)
-        callers.emplace_back([&] {
-            for (int i = 0; i < 25; i++)
-                worker.run([&] {
-                    const int now = ++running;
-                    int m = most.load();
-                    while (now > m && !most.compare_exchange_weak(m, now))
-                    {
-                    }
-                    {
-                        std::lock_guard<std::mutex> lock(ids_mutex);
-                        ids.insert(std::this_thread::get_id());
-                    }
-                    std::this_thread::yield();
-                    --running;
-                });
-        });
-    for (auto& t : callers)
-        t.join();
-    CHECK(most == 1);
-    CHECK(ids.size() == 4);
+    const JobRecord r = run_from_many_callers(worker, 4, 25);
+    CHECK(r.done == 100);
+    CHECK(r.most_at_once == 1);
+    CHECK(r.threads.size() == 4);
     CHECK_THROWS_WITH(worker.run([] { throw facedge::Error("inline failure"); }), "inline failure");
 }
