@@ -12,14 +12,13 @@ linear costs in the multiply-adds, input and output elements of a layer:
             convolution's float output: ncnn's int8 depthwise writes float outputs
             packed by 8 lanes, which fp32 layers on a CPU without fp16 storage (the
             A72) must repack to 4 with ncnn's generic, element-by-element Packing
-            (36 cycles per element on the A72 model: a float 1x1 convolution after an
-            int8 depthwise one costs 2-6 times its own price). Absent: no such pass.
+            (a float 1x1 convolution after an int8 depthwise one then costs 2-6 times
+            its own price; the per-element cycles are the table's). Absent: no such pass.
 and the measured cost of every layer of the bundled models at their own shapes
 (`shapes`, used where a layer matches exactly). An int8 depthwise convolution off
 ncnn's ARM fast paths (3x3, stride 1 or 2, no dilation, no activation or ReLU, channels
 by 8) runs a generic loop instead, priced by the `dw_int8_generic` class where the
-table has one (on the A72 0.47 cycles per multiply-add and 14.7 per output, against 0.4 in all on the fast path: RetinaFace's
-leaky ReLU and BlazeFace's 5x5 kernels). Layers that are never quantized cost
+table has one (RetinaFace's leaky ReLU and BlazeFace's 5x5 kernels go there). Layers that are never quantized cost
 the same in both models and enter as `other_per_element` times their output size.
 A layer class the table does not have falls back to its type's `default_class` and
 is reported as such.

@@ -30,7 +30,6 @@ def pays_line(t: dict, fp32_dir: str) -> str:
     return f"int8 does not pay on {t['board']} ({ratios}): recommend the fp32 model ({fp32_dir})"
 
 
-
 def summary(r: dict) -> str:
     s, a, lat = r["settings"], r["agreement"], r["latency"]
     lines = [f"{r['model']['int8']}: {r['int8_layers']} int8 layers, {len(s['float_layers'])} float "
