@@ -170,7 +170,11 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     opt.use_fp16_storage = options_.use_fp16;
     opt.use_fp16_packed = options_.use_fp16;
     opt.use_fp16_arithmetic = options_.use_fp16;
-    opt.use_bf16_storage = false;
+    // bf16 asked of ncnn only where it is what runs: beside fp16 storage on an fp16 CPU,
+    // a layer with bf16 kernels but none for fp16 would take bf16 blobs (net.cpp's
+    // convert_layout) between fp16 ones, so one storage runs throughout instead.
+    float_storage_ = float_storage_for(options_.use_fp16, options_.bf16);
+    opt.use_bf16_storage = float_storage_ == FloatStorage::Bf16;
     opt.use_int8_inference = options_.use_int8;
     opt.openmp_blocktime = options_.openmp_blocktime_ms;
     opt.use_vulkan_compute = false;

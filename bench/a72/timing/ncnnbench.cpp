@@ -2,10 +2,11 @@
 // Option settings and allocators, weights all zero, input filled with 0.01), and marks
 // each timed iteration for the tbprofile qemu plugin with syscall(0x7fac, 1/0).
 //
-//   ncnnbench PARAM W H C THREADS [WARMUP=1] [LOOPS=1] [WORKSPACE_RATIO=0]
+//   ncnnbench PARAM W H C THREADS [WARMUP=1] [LOOPS=1] [WORKSPACE_RATIO=0] [BF16=0]
 //
 // WORKSPACE_RATIO is the workspace pool's size-compare ratio (benchncnn used 0.5 up to
-// 2022 and 0 later). Under emulation one warm-up suffices: it makes the pools and the
+// 2022 and 0 later). BF16=1 adds bf16 storage (facedge's `bf16=True`; benchncnn never
+// sets it): on an A72, which has no fp16 storage, bf16 is then what runs. Under emulation one warm-up suffices: it makes the pools and the
 // lazily built kernels; instruction counts of later iterations repeat.
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,13 +37,14 @@ void mark(long on) { syscall(0x7fac, on); }
 
 int main(int argc, char** argv) {
     if (argc < 6) {
-        std::fprintf(stderr, "usage: ncnnbench PARAM W H C THREADS [WARMUP] [LOOPS] [WORKSPACE_RATIO]\n");
+        std::fprintf(stderr, "usage: ncnnbench PARAM W H C THREADS [WARMUP] [LOOPS] [WORKSPACE_RATIO] [BF16]\n");
         return 2;
     }
     const char* param = argv[1];
     int w = std::atoi(argv[2]), h = std::atoi(argv[3]), c = std::atoi(argv[4]), threads = std::atoi(argv[5]);
     int warmup = argc > 6 ? std::atoi(argv[6]) : 1, loops = argc > 7 ? std::atoi(argv[7]) : 1;
     float workspace_ratio = argc > 8 ? (float)std::atof(argv[8]) : 0.f;
+    const bool bf16 = argc > 9 && std::atoi(argv[9]) != 0;
     if (w <= 0 || h <= 0 || c <= 0 || threads <= 0 || warmup < 0 || loops <= 0) {
         std::fprintf(stderr, "ncnnbench: sizes, threads and loops must be positive\n");
         return 2;
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     opt.use_int8_storage = true;
     opt.use_int8_arithmetic = true;
     opt.use_packing_layout = true;
+    opt.use_bf16_storage = bf16;
 
     if (net.load_param(param) != 0) {
         std::fprintf(stderr, "ncnnbench: %s: ncnn could not load this .param file\n", param);
