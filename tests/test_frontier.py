@@ -87,6 +87,21 @@ def test_guest_workload_measures_each_size_asked_as_a_phase(tmp_path, model_dir,
                              2: {"row": "facedge", "threads": 1, "size": [640, 480]}}
     # the detector really ran at each size: a 4x larger input finds more of the crowd's faces
     assert out["faces"]["facedge 640x480"] > out["faces"]["facedge 160x120"]
+    assert out["float_storage"] == "fp32"
+
+
+@pytest.mark.parametrize("bf16,storage", [("on", "bf16"), ("off", "fp32")])
+def test_guest_workload_runs_the_bf16_storage_asked(tmp_path, model_dir, demo_images, bf16, storage):
+    """A frontier bf16 row's guest job runs facedge with bf16 storage, and says so (the
+    host refuses a cost whose storage is not the row's)."""
+    cv2 = pytest.importorskip("cv2")
+    np = pytest.importorskip("numpy")
+    from bench.a72.timing import guest_workload
+
+    frame = tmp_path / "frame.npy"
+    np.save(frame, cv2.imread(str(demo_images[0])))
+    out = guest_workload.measure(_workload_spec(model_dir, frame, sizes=[[160, 120]], rows=["facedge"], bf16=bf16))
+    assert out["float_storage"] == storage and out["faces"]["facedge"] > 0
 
 
 def test_guest_workload_refuses_more_phases_than_the_profiler_marks(tmp_path, model_dir):
@@ -117,3 +132,180 @@ def test_goal_gaps_are_the_budgets_where_the_peer_is_more_accurate():
     assert frontier_report.goal_summary(rows, [1]).startswith("- 1 thread: fails for budgets of 4.0-5.0 ms "
                                                              "(OpenCV's YuNet 0.500, facedge nothing)")
     assert frontier_report.goal_gaps([_row("a", 5, 0.60), peer(10, 0.601)], 1) == []  # within 0.002: a tie
+
+
+def test_precisions_are_each_model_directory_with_fp32_and_bf16_storage():
+    assert frontier.precisions_of("fp32") == [("fp32", "off"), ("bf16", "on")]
+    assert frontier.precisions_of("int8") == [("int8", "off"), ("int8+bf16", "on")]
+    assert frontier.precisions_of("fp16") == [("fp16", "off")]  # runs as it is
+    assert frontier.parse_precisions("bf16,int8+bf16") == ["bf16", "int8+bf16"]
+    with pytest.raises(Exception, match="unknown precision 'int4': expected some of fp32, bf16, int8, int8[+]bf16"):
+        frontier.parse_precisions("fp32,int4")
+
+
+def test_guest_answer_must_show_the_storage_asked():
+    from bench.a72.frontier_cost import check_storage
+    from facedge.base.errors import FacedgeError
+
+    check_storage({"float_storage": "bf16"}, "on", "m")
+    check_storage({"float_storage": "fp32"}, "off", "m")
+    check_storage({}, None, "the peer")  # OpenCV: no facedge storage to check
+    with pytest.raises(FacedgeError, match="m: asked bf16 on, the guest's facedge stored floats as fp32"):
+        check_storage({"float_storage": "fp32"}, "on", "m")
+    with pytest.raises(FacedgeError, match="asked bf16 off, the guest's facedge stored floats as bf16"):
+        check_storage({"float_storage": "bf16"}, "off", "m")
+    with pytest.raises(FacedgeError, match="stored floats as None"):  # an older wheel's workload that says nothing
+        check_storage({}, "on", "m")
+
+
+def test_a_profile_is_named_by_what_it_depends_on(tmp_path, model_dir):
+    from types import SimpleNamespace
+
+    from bench.a72.timing import apply
+
+    args = SimpleNamespace(work=tmp_path, yunet=None)
+    spec = apply.model_spec(model_dir)
+    path = lambda fingerprint="w1", **extra: apply.job_profile(args, "facedge", spec, tmp_path / "f.npy", [1, 4],  # noqa: E731
+                                                               fingerprint, {"sizes": [[320, 240]], **extra})[1]
+    assert path(bf16="on") == path(bf16="on") and path(bf16="on").parent == tmp_path / "profiles"
+    assert path(bf16="on") != path(bf16="off")            # another row
+    assert path("w2", bf16="on") != path(bf16="on")       # another wheel
+    before = path(bf16="on")
+    (model_dir / "model.bin").write_bytes((model_dir / "model.bin").read_bytes()[:-4] + bytes(4))
+    assert path(bf16="on") != before                      # the same folder, other weights
+
+
+def _convert_output(tmp_path, reference_ultraface):
+    """A convert output with fp32/ (the upstream RFB-320) and an int8/ beside it (planning
+    reads only its facedge.json)."""
+    import json
+    import shutil
+
+    from conftest import write_reference_model_dir
+
+    out = tmp_path / "rfb"
+    write_reference_model_dir(out / "fp32", reference_ultraface)
+    shutil.copytree(out / "fp32", out / "int8")
+    info = json.loads((out / "int8" / "facedge.json").read_text())
+    (out / "int8" / "facedge.json").write_text(json.dumps({**info, "precision": "int8"}))
+    return out
+
+
+def _args(tmp_path, out, **kw):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{"model": [out], "sizes": [(320, 240)], "yunet": None, "precisions": None, "threads": [1],
+                              "work": tmp_path / "work", "cached_only": False, "rootfs": None, "guest_pythonpath": None,
+                              "image": None, "clock_mhz": 1500, "jobs": 1, "wider": None, **kw})
+
+
+def test_plan_gives_four_precisions_and_keeps_what_was_measured(tmp_path, reference_ultraface):
+    pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
+    from bench.a72.frontier_cost import MEASURE
+
+    out = _convert_output(tmp_path, reference_ultraface)
+    store = frontier.Store(tmp_path / "frontier.json", MEASURE)
+    # a row of an older run: no bf16 field yet, its AP and cost kept
+    store.data["rfb|fp32|320x240"] = {"model": "rfb", "precision": "fp32", "ap": {"medium": 0.7}, "cost": {"1": 9.0}}
+    planned, priority = frontier.plan_rows(_args(tmp_path, out), store)
+    rows = {k: r for k, r, _ in planned}
+    assert sorted(rows, key=priority.get) == ["rfb|fp32|320x240", "rfb|bf16|320x240", "rfb|int8|320x240",
+                                              "rfb|int8+bf16|320x240"]
+    assert [(r["model_precision"], r["bf16"]) for r in rows.values()] == [("fp32", "off"), ("fp32", "on"),
+                                                                         ("int8", "off"), ("int8", "on")]
+    assert rows["rfb|fp32|320x240"]["ap"] == {"medium": 0.7} and rows["rfb|fp32|320x240"]["cost"] == {"1": 9.0}
+    assert rows["rfb|bf16|320x240"]["cost"] == {} and "ap" not in rows["rfb|bf16|320x240"]
+    planned, _ = frontier.plan_rows(_args(tmp_path, out, precisions=["bf16"]), store)
+    assert [k for k, _, _ in planned] == ["rfb|bf16|320x240"]
+
+
+def _stored(work, rows):
+    import json
+
+    from bench.a72.frontier_cost import MEASURE
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "frontier.json").write_text(json.dumps({"_measure": MEASURE, **rows}))
+
+
+def test_a_cost_from_another_wheel_is_measured_again(tmp_path, reference_ultraface, monkeypatch):
+    """A row whose kept profile is not the one its guest job would get now (another
+    aarch64 wheel, workload, model files) is costed again; a current one is not; a stale
+    cost whose new run fails is not shown."""
+    pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
+    from bench.a72 import frontier_cost
+    from bench.a72.timing.estimate import model_version
+    from facedge.base.errors import FacedgeError
+
+    out = _convert_output(tmp_path, reference_ultraface)
+    args = _args(tmp_path, out, precisions=["fp32", "bf16", "int8"])
+    ap = {"easy": 0.8, "medium": 0.7, "hard": 0.4}
+    row = lambda ms, profile: {"ap": ap, "cost": {"1": ms}, "profile": profile, "cost_model": model_version(),  # noqa: E731
+                               "ap_build": frontier.ap_build(peer=False)}
+    _stored(args.work, {"rfb|fp32|320x240": row(9.0, "profiles/off-old.txt.gz"),
+                        "rfb|bf16|320x240": row(7.0, "profiles/on-now.txt.gz"),
+                        "rfb|int8|320x240": row(8.0, "profiles/int8-old.txt.gz")})
+    runs = []
+
+    class Cost:  # what A72Cost does, without a guest
+        def __init__(self, *a, **k):
+            pass
+
+        def profile_of(self, d, size, bf16):
+            return f"profiles/{'int8' if d.name == 'int8' else bf16}-now.txt.gz"
+
+        def model_cost(self, d, size, bf16):
+            runs.append((d.name, bf16))
+            if d.name == "int8":
+                raise FacedgeError("the guest run failed")
+            return {"cost": {"1": 5.0}, "profile": self.profile_of(d, size, bf16), "cost_model": model_version()}
+
+    monkeypatch.setattr(frontier_cost, "A72Cost", Cost)
+    rows = {r["precision"]: r for r in frontier.measure(args)}
+    assert sorted(runs) == [("fp32", "off"), ("int8", "off")]  # the bf16 row's profile is current
+    assert rows["fp32"]["cost"] == {"1": 5.0} and rows["fp32"]["profile"] == "profiles/off-now.txt.gz"
+    assert rows["bf16"]["cost"] == {"1": 7.0}
+    assert rows["int8"]["cost"] == {} and rows["int8"]["stale_cost"] == {"1": 8.0}  # "not costed" in the tables
+    assert "not costed" in frontier_report.table(list(rows.values()), [1], "ms")
+
+
+def test_the_rows_a_pi4_user_gets_by_default():
+    assert frontier.pi4_default("off").endswith("fp32 storage: the fp32 and int8 rows.")
+    assert frontier.pi4_default("auto").endswith("bf16 storage: the bf16 and int8+bf16 rows.")  # a Pi 4 has no fp16
+    assert frontier.pi4_default("on").endswith("bf16 storage: the bf16 and int8+bf16 rows.")
+    with pytest.raises(Exception, match="default bf16 mode 'maybe'"):
+        frontier.pi4_default("maybe")
+
+
+def test_an_ap_measured_by_another_build_is_measured_again(tmp_path, reference_ultraface, monkeypatch):
+    pytest.importorskip("facedge._core", reason="facedge's C++ runtime is not built")
+    from bench.a72 import frontier_cost
+
+    out = _convert_output(tmp_path, reference_ultraface)
+    args = _args(tmp_path, out, precisions=["fp32", "bf16"], cached_only=True)
+    here = frontier.ap_build(peer=False)
+    assert here.startswith("facedge core ") and here == frontier.ap_build(peer=False)
+    ap = {"easy": 0.8, "medium": 0.7, "hard": 0.4}
+    from bench.a72.timing.estimate import model_version
+
+    costed = {"profile": "profiles/p.txt.gz", "cost_model": model_version()}
+    _stored(args.work, {"rfb|fp32|320x240": {"ap": ap, "cost": {"1": 9.0}, "ap_build": "facedge core 0123456789ab", **costed},
+                        "rfb|bf16|320x240": {"ap": ap, "cost": {"1": 7.0}, "ap_build": here, **costed}})
+    measured = []
+    monkeypatch.setattr(frontier, "wider_ap", lambda d, size, val, bf16: measured.append(bf16) or {**ap, "medium": 0.75})
+    monkeypatch.setattr(frontier_cost, "A72Cost", None)  # --cached-only: nothing measured
+    assert len(frontier.measure(args)) == 2 and measured == []
+    args.cached_only = False
+
+    class Cost:  # every cost current
+        def __init__(self, *a, **k):
+            pass
+
+        def profile_of(self, d, size, bf16):
+            return "profiles/p.txt.gz"
+
+    monkeypatch.setattr(frontier_cost, "A72Cost", Cost)
+    monkeypatch.setattr("facedge.bench.wider.gt.load_wider_val", lambda root: "val")
+    rows = {r["precision"]: r for r in frontier.measure(args)}
+    assert measured == ["off"] and rows["fp32"]["ap"]["medium"] == 0.75 and rows["fp32"]["ap_build"] == here
+    assert rows["bf16"]["ap"]["medium"] == 0.7

@@ -5,29 +5,37 @@ milliseconds per frame at 1 and 4 threads, OpenCV's YuNet (`cv2.FaceDetectorYN`)
     python -m bench.a72.frontier --model OUT [--model OUT ...] --wider ROOT
         --rootfs ROOTFS --guest-pythonpath SITE:DEPS --image PHOTO
         [--yunet face_detection_yunet_2023mar.onnx] [--sizes 160x120,320x240,480x360,640x480]
-        [--threads 1,4] [--precisions fp32,int8] [--jobs 2] [--cached-only] [--work DIR] [--out PREFIX]
+        [--threads 1,4] [--precisions fp32,bf16,int8,int8+bf16] [--jobs 2] [--cached-only]
+        [--work DIR] [--out PREFIX]
 
 `.ci/arm frontier` runs it with the arm64 rootfs, this checkout's aarch64 wheel and the six
 families converted. Run from the repository root. OUT: a `facedge convert` output (its
-fp32/ and, after --int8, int8/ model directories) or one model directory. A size a family
+fp32/ and, after --int8, int8/ model directories) or one model directory. Precisions: each
+model directory with ncnn's float storage fp32 and bf16 (`Detector(bf16='off'/'on')`:
+bfloat16 blobs and weights, fp32 arithmetic): "fp32", "bf16" from fp32/, "int8",
+"int8+bf16" from int8/ (its layers kept in float store bf16). A size a family
 cannot take (RetinaFace needs multiples of 32, BlazeFace of 16) is replaced by the
 nearest smaller valid one, and labelled "for" the size it stands for; YuNet pads like
 FaceDetectorYN.
 
 AP: measured with facedge's runtime on this machine (the same ncnn model gives the same
-detections on the A72 within float rounding: tests/arm). Cost: frontier_cost.py, the A72
+detections on the A72 within float rounding: tests/arm; bf16 rows with bf16 storage
+running here, which rounds as the A72's NEON does). Cost: frontier_cost.py, the A72
 timing model with its cache/DRAM and thread parts applied to facedge's detect() and to
 cv2.FaceDetectorYN end to end, in the arm64 rootfs. Estimates, not measurements on a Pi.
 
 Resumable: every finished AP and every finished cost is written to WORK/frontier.json at
-once (the guest profiles are kept too) and reused by the next run; delete it to measure
-again. Writes PREFIX.json, PREFIX.md (tables, the goal check) and PREFIX.png (AP vs
+once (the guest profiles are kept too) and reused by the next run. A cost whose kept
+profile is not the one the row's guest job would get now (another aarch64 wheel, workload
+or model files) is measured again, and so is an AP measured by another x86 build (its
+compiled core's contents; the peer's: its OpenCV version). Writes PREFIX.json, PREFIX.md (tables, the goal check) and PREFIX.png (AP vs
 estimated ms, the Pareto front of facedge's models, the peer).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -49,6 +57,8 @@ SIZES = ((160, 120), (320, 240), (480, 360), (640, 480))
 THREADS = (1, 4)
 PEER = "OpenCV YuNet"
 EVAL_SCORE, EVAL_IOU, EVAL_TOP_K = 0.02, 0.3, 750  # facedge eval's defaults
+# a row's precision: (the model directory's precision, facedge's bf16 storage)
+PRECISIONS = {"fp32": ("fp32", "off"), "bf16": ("fp32", "on"), "int8": ("int8", "off"), "int8+bf16": ("int8", "on")}
 
 
 def model_dirs(out: Path):
@@ -79,14 +89,26 @@ def fit_size(family: str, size):
     return (w, h), (w, h)
 
 
-def wider_ap(model_dir, size, val):
+def precisions_of(model_precision: str):
+    """[(the row's precision label, bf16 storage)] a model directory of this precision
+    gives (PRECISIONS; another precision, e.g. fp16, runs as it is, bf16 off)."""
+    pairs = [(label, bf16) for label, (mp, bf16) in PRECISIONS.items() if mp == model_precision]
+    return pairs or [(model_precision, "off")]
+
+
+def wider_ap(model_dir, size, val, bf16="off"):
     from facedge.bench.wider import run as wider_run
     from facedge.bench.wider.ap import evaluate
 
     options = wider_run.InferenceOptions(input_size=tuple(size), max_side=None, score_threshold=EVAL_SCORE,
                                          iou_threshold=EVAL_IOU, top_k=EVAL_TOP_K, nms="hard", threads=1,
-                                         resize="bilinear")  # as the peer's users resize (cv2.resize)
-    images, rows, _ = wider_run.run_model(val, wider_run.open_detector(model_dir, options), options)
+                                         resize="bilinear", bf16=bf16)  # resize: as the peer's users (cv2.resize)
+    detector = wider_run.open_detector(model_dir, options)
+    want = "bf16" if bf16 == "on" else "fp32"
+    if detector.float_storage != want:  # e.g. an x86 facedge whose ncnn lacks NCNN_BF16 would refuse; fp16 would win
+        raise FacedgeError(f"{model_dir}: asked bf16 {bf16}, this machine's facedge stores floats as "
+                           f"{detector.float_storage}: its AP would not be the row's")
+    images, rows, _ = wider_run.run_model(val, detector, options)
     return {k: round(v.ap, 4) for k, v in evaluate(images, rows).settings.items()}
 
 
@@ -96,6 +118,18 @@ def peer_ap(onnx, size, val):
 
     result = evaluate(*opencv_val_predictions(val, onnx, size, EVAL_SCORE, EVAL_IOU))
     return {k: round(v.ap, 4) for k, v in result.settings.items()}
+
+
+def ap_build(peer: bool) -> str:
+    """What measures a row's AP here: facedge's compiled core (its contents), or for the
+    peer OpenCV's version. An AP measured by another is measured again."""
+    if peer:
+        import cv2
+
+        return f"opencv {cv2.__version__}"
+    from facedge import _core
+
+    return "facedge core " + hashlib.sha1(Path(_core.__file__).read_bytes()).hexdigest()[:12]
 
 
 def _say(text):
@@ -115,8 +149,13 @@ class Store:
         self.data["_measure"] = measure
         self.lock = threading.Lock()
 
-    def row(self, key, new):
-        return self.data.setdefault(key, new)
+    def row(self, key, described):
+        """The row under key, its description (model, sizes, precision...) as planned now
+        and what was measured for it so far (ap, cost...)."""
+        row = self.data.setdefault(key, {"cost": {}})
+        row.update(described)
+        row.setdefault("cost", {})
+        return row
 
     def save(self):
         with self.lock:
@@ -127,7 +166,8 @@ class Store:
 
 def plan_rows(args, store):
     """[(key, row, model dir or None for the peer)], the peer's row first at each size, and
-    {key: priority} (the peer, then fp32 by --model order, then int8; sizes ascending)."""
+    {key: priority} (the peer, then the fp32 models' fp32 and bf16 rows by --model order,
+    then the int8 ones; sizes ascending)."""
     from facedge.base.model_dir import read_model_info
 
     planned, priority = [], {}
@@ -136,19 +176,21 @@ def plan_rows(args, store):
             key = f"{PEER}|fp32|{asked[0]}x{asked[1]}"
             planned.append((key, store.row(key, {"model": PEER, "family": "yunet (OpenCV FaceDetectorYN)", "peer": True,
                                                  "precision": "fp32", "size": list(asked), "asked": list(asked),
-                                                 "net_size": list(asked), "cost": {}}), None))
-            priority[key] = (0, 0, 0, s_index)
+                                                 "net_size": list(asked)}), None))
+            priority[key] = (0, 0, 0, s_index, 0)
         for m_index, out in enumerate(args.model):
-            for name, precision, d in model_dirs(out):
-                if args.precisions and precision not in args.precisions:
-                    continue
+            for name, model_precision, d in model_dirs(out):
                 family = read_model_info(d).family
                 size, net_size = fit_size(family, asked)
-                key = f"{name}|{precision}|{size[0]}x{size[1]}"
-                planned.append((key, store.row(key, {"model": name, "family": family, "precision": precision,
-                                                     "size": list(size), "asked": list(asked),
-                                                     "net_size": list(net_size), "cost": {}}), d))
-                priority[key] = (1, precision != "fp32", m_index, s_index)
+                for precision, bf16 in precisions_of(model_precision):
+                    if args.precisions and precision not in args.precisions:
+                        continue
+                    key = f"{name}|{precision}|{size[0]}x{size[1]}"
+                    planned.append((key, store.row(key, {"model": name, "family": family, "precision": precision,
+                                                         "model_precision": model_precision, "bf16": bf16,
+                                                         "size": list(size), "asked": list(asked),
+                                                         "net_size": list(net_size)}), d))
+                    priority[key] = (1, model_precision != "fp32", m_index, s_index, bf16 == "on")
     return planned, priority
 
 
@@ -169,11 +211,16 @@ def measure(args):
     # a cost made under another timing model version is re-costed (from its kept profile)
     needs_cost = [(k, r, d) for k, r, d in planned
                   if any(t not in r["cost"] for t in threads) or r.get("cost_model") != current]
-    needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r]
-    if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing)
-        no_ap = sorted(k for k, _, _ in needs_ap)
+    builds = {peer: ap_build(peer) for peer in {d is None for _, _, d in planned}}
+    needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r or r.get("ap_build") != builds[d is None]]
+    if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing; no guest
+        # here to tell a stale profile)
+        no_ap = sorted(k for k, r, _ in needs_ap if "ap" not in r)
         if no_ap:
             _say(f"--cached-only: no AP measured yet, left out: {', '.join(no_ap)}")
+        other = sorted(k for k, r, _ in needs_ap if "ap" in r)
+        if other:
+            _say(f"--cached-only: AP measured by another build than this one: {', '.join(other)}")
         uncosted = sorted(k for k, r, _ in needs_cost if k not in no_ap and any(t not in r["cost"] for t in threads))
         if uncosted:
             _say(f"--cached-only: not costed yet: {', '.join(uncosted)}")
@@ -183,6 +230,13 @@ def measure(args):
         return [r for k, r, _ in planned if k not in no_ap]
 
     cost = A72Cost(work, args.rootfs, args.guest_pythonpath, args.image, args.yunet, args.threads, args.clock_mhz)
+    # and a cost from a profile the row's job would not get now (another aarch64 wheel,
+    # workload or model files) is measured again
+    profile = {k: cost.profile_of(d, r["size"], None if d is None else r["bf16"]) for k, r, d in planned}
+    stale = [(k, r, d) for k, r, d in planned if r["cost"] and r.get("profile") != profile[k]]
+    if stale:
+        _say(f"{len(stale)} costs were made with another aarch64 wheel, workload or model files: measured again")
+    needs_cost += [item for item in stale if item not in needs_cost]
     # what the comparison needs first: the peer, then fp32 in --model order, then int8; each
     # model's sizes smallest first (a run cut short still has whole lines at the front)
     needs_cost.sort(key=lambda krd: priority[krd[0]])
@@ -192,18 +246,20 @@ def measure(args):
 
     def estimate(item):
         key, row, d = item
-        kept = row.get("profile") and all(t in row["cost"] for t in threads)
+        kept = (work / "timing" / profile[key]).is_file()  # then no guest run: only costed again
         try:
-            if kept:  # only the timing model changed: no guest run
-                result = cost.recost(row["profile"])
-            else:
-                result = cost.peer_cost(row["size"]) if d is None else cost.model_cost(d, row["size"])
+            result = cost.peer_cost(row["size"]) if d is None else cost.model_cost(d, row["size"], row["bf16"])
         except FacedgeError as e:
             failed.append(f"{key}: {e}")
             _say(f"A72 {key}: failed: {e}")
+            if row.get("profile") != profile[key]:  # its old cost stands for another build: not shown
+                with store.lock:
+                    row["cost"], row["stale_cost"] = {}, row["cost"]
+                store.save()
             return
         with store.lock:  # saved the moment it is known: a crash later loses nothing of it
             row.update(result)
+            row.pop("stale_cost", None)
         store.save()
         finished.append(key)
         _say(f"A72 {len(finished)}/{len(needs_cost)} {key}{' (re-costed)' if kept else ''}: "
@@ -217,9 +273,9 @@ def measure(args):
         val = load_wider_val(args.wider) if needs_ap else None
         for i, (key, row, d) in enumerate(needs_ap, 1):
             _say(f"AP {i}/{len(needs_ap)} {key}")
-            ap = peer_ap(args.yunet, row["size"], val) if d is None else wider_ap(d, row["size"], val)
+            ap = peer_ap(args.yunet, row["size"], val) if d is None else wider_ap(d, row["size"], val, row["bf16"])
             with store.lock:
-                row["ap"] = ap
+                row["ap"], row["ap_build"] = ap, builds[d is None]
             store.save()
         for fut in futures:
             fut.result()
@@ -228,7 +284,19 @@ def measure(args):
     return [r for _, r, _ in planned]
 
 
+def pi4_default(mode: str) -> str:
+    """Which rows a Pi 4B user gets from Detector(bf16=None), facedge's default bf16 mode
+    being `mode`: "auto" turns bf16 storage on where fp16 storage does not run (a Pi 4)."""
+    if mode not in ("on", "off", "auto"):
+        raise FacedgeError(f"facedge's default bf16 mode {mode!r}: expected on, off or auto")
+    if mode == "off":
+        return f"facedge's default on a Pi 4B (bf16 {mode}) is fp32 storage: the fp32 and int8 rows."
+    return f"facedge's default on a Pi 4B (bf16 {mode}) is bf16 storage: the bf16 and int8+bf16 rows."
+
+
 def write_outputs(rows, threads, out_prefix):
+    from facedge.runtime import default_options
+
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.tmp")
@@ -237,7 +305,7 @@ def write_outputs(rows, threads, out_prefix):
     os.replace(tmp, out.with_suffix(".json"))
     md = ["Every model x input size x precision (AP: WIDER val, 39 images, `facedge eval` protocol; ms: "
           "estimated Pi 4B ms per frame, detect() end to end, A72 timing model at 1.5 GHz):", "",
-          frontier_report.table(rows, threads, "ms"), "",
+          frontier_report.table(rows, threads, "ms"), "", pi4_default(default_options()["bf16"]), "",
           "Which model for which budget (most accurate by Medium AP within the budget):", "",
           frontier_report.budget_table(rows, threads), "",
           "Against OpenCV's YuNet: at the budget each FaceDetectorYN size takes, facedge's most accurate model "
@@ -279,8 +347,8 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2, help="guest processes at a time")
     p.add_argument("--cached-only", action="store_true",
                    help="measure nothing: report the rows WORK/frontier.json already holds")
-    p.add_argument("--precisions", type=lambda s: s.split(","), metavar="LIST",
-                   help="only these model directories (fp32,int8; default: every one present)")
+    p.add_argument("--precisions", type=parse_precisions, metavar="LIST",
+                   help=f"only these ({','.join(PRECISIONS)}; default: every one the model directories give)")
     p.add_argument("--work", default="build/frontier", metavar="DIR")
     p.add_argument("--out", default="bench/results/frontier", metavar="PREFIX")
     args = p.parse_args(argv)
@@ -291,6 +359,14 @@ def main(argv=None):
         print(f"frontier: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def parse_precisions(text):
+    parts = text.split(",")
+    unknown = [p for p in parts if p not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown precision {unknown[0]!r}: expected some of {', '.join(PRECISIONS)}")
+    return parts
 
 
 def parse_threads(text):

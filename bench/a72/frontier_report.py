@@ -1,7 +1,7 @@
 """The frontier's outputs: the Pareto front, the markdown tables and the plot.
 
-A row is one model at one input size and precision: {"model", "family", "precision",
-"size" [w, h], "asked" [w, h] (the frontier size it stands for), "ap" {"easy",
+A row is one model at one input size and precision: {"model", "family", "precision"
+("fp32", "bf16", "int8", "int8+bf16": frontier.PRECISIONS), "size" [w, h], "asked" [w, h] (the frontier size it stands for), "ap" {"easy",
 "medium", "hard"}, "cost" {threads: ms}}; the peer's rows (OpenCV's YuNet) also have
 "peer": True. A row without a cost at some thread count is "not costed" there.
 """
@@ -12,6 +12,7 @@ SETTINGS = ("easy", "medium", "hard")
 FRONT_SETTING = "medium"  # the AP the front and the budget table rank by
 BUDGETS_MS = (10, 20, 40, 80, 160)
 TIE = 0.002  # AP differences this small are noise on the 39 val images
+LINE_STYLES = {"fp32": "-", "bf16": "-.", "int8": "--", "int8+bf16": ":"}
 
 
 def _costed(rows, threads):
@@ -175,7 +176,7 @@ def plot(rows, threads_list, path, title):
 
     fig, axes = plt.subplots(1, len(threads_list), figsize=(7.5 * len(threads_list), 6), squeeze=False)
     models = sorted({r["model"] for r in rows if not r.get("peer")})
-    colours = dict(zip(models, plt.get_cmap("tab10").colors))  # one colour per family; int8 dashed
+    colours = dict(zip(models, plt.get_cmap("tab10").colors))  # one colour per family, a line style per precision
     for ax, t in zip(axes[0], threads_list):
         lines = {}
         for r in _costed(rows, t):
@@ -190,7 +191,7 @@ def plot(rows, threads_list, path, title):
                     ax.annotate(f"{r['size'][0]}x{r['size'][1]}", (r["cost"][str(t)], r["ap"][FRONT_SETTING]),
                                 fontsize=7, color="crimson", xytext=(6, -12), textcoords="offset points")
             else:
-                ax.plot(xs, ys, marker="o", ms=4, lw=1, ls="--" if precision == "int8" else "-",
+                ax.plot(xs, ys, marker="o", ms=4, lw=1, ls=LINE_STYLES.get(precision, "-"),
                         label=f"{model} {precision}", color=colours[model])
         front = pareto(rows, t)
         # a staircase: the best AP facedge offers within each budget holds until the next front point

@@ -114,22 +114,29 @@ def _files_digest(spec: dict, yunet) -> str:
     return h.hexdigest()[:16]
 
 
-def run_job(args, runtime, spec, frame, threads, fingerprint, extra=None):
-    """(profile path, guest answer) of one guest process, from the kept profile when unchanged.
-    args: .rootfs, .pythonpath, .work, .yunet, .kept_only. extra: more spec keys for the
-    guest workload ("sizes", "rows": see guest_workload.py)."""
+def job_profile(args, runtime, spec, frame, threads, fingerprint, extra=None):
+    """(the guest spec, the path its profile is kept under): the path names everything the
+    profile depends on (the spec, the wheels and this tool's code, the files read), so a
+    kept profile under it is current and one under another path is not."""
     full = {"runtime": runtime, "model": spec, "yunet": str(args.yunet) if args.yunet else None, "frame": str(frame),
             "threads": threads, "warmup": 1, "iterations": 1, "score_threshold": SCORE_THRESHOLD,
             "iou_threshold": IOU_THRESHOLD, "cache_simulation": True, **(extra or {})}
     key = hashlib.sha1((json.dumps(full, sort_keys=True) + fingerprint + _files_digest(spec, args.yunet)).encode()
                        ).hexdigest()[:16]
-    keep = args.work / "profiles" / f"{runtime}-{key}.txt.gz"
+    return full, args.work / "profiles" / f"{runtime}-{key}.txt.gz"
+
+
+def run_job(args, runtime, spec, frame, threads, fingerprint, extra=None):
+    """(profile path, guest answer) of one guest process, from the kept profile when unchanged.
+    args: .rootfs, .pythonpath, .work, .yunet, .kept_only. extra: more spec keys for the
+    guest workload ("sizes", "rows", "bf16": see guest_workload.py)."""
+    full, keep = job_profile(args, runtime, spec, frame, threads, fingerprint, extra)
     answer_file = keep.with_suffix("").with_suffix(".json")
     if keep.is_file() and answer_file.is_file():
         return keep, json.loads(answer_file.read_text())
     if args.kept_only:
         return None, {"error": f"{runtime}: not profiled yet (--kept-only)"}
-    spec_file = args.work / "specs" / f"{runtime}-{key}.json"
+    spec_file = args.work / "specs" / keep.name.replace(".txt.gz", ".json")
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(full))
     argv = [args.rootfs / "usr/bin/python3.11", WORKLOAD, spec_file]

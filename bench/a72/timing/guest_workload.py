@@ -8,15 +8,17 @@ SPEC: {"runtime": "facedge" | "onnxruntime" | "opencv-dnn" | "yunet", "model": a
 bench model spec, "yunet": path, "frame": a BGR frame saved with numpy, "threads": [1, 2,
 3, 4], "warmup": 1, "iterations": 1, "score_threshold", "iou_threshold"}; optional
 "sizes": [[w, h], ...] (run at each of these input sizes instead of the model's own: the
-A72 frontier) and "rows": the rows to measure (default every row of the runtime).
+A72 frontier), "rows": the rows to measure (default every row of the runtime) and "bf16"
+(facedge's bf16 storage, as facedge.Detector takes it; absent: its default).
 
 For each thread count (ascending) it builds the runtime as `facedge bench` does
 (facedge.bench.peers) and marks each measured call as one tbprofile phase
 (syscall(0x7fac, K)): for facedge, its detect() end to end, the bare ncnn inference of
 the same network input, and the naive ncnn-wheel + numpy path; for a peer, its run()
 (pre-processing, inference, decoding and NMS, as in `facedge bench`). Prints one JSON
-line: {"phases": {K: {"row", "threads", "size"}}, "faces": {row: n}} or {"error": "..."} when a
-wheel is missing or the model does not load.
+line: {"phases": {K: {"row", "threads", "size"}}, "faces": {row: n}, "float_storage": how
+facedge's ncnn stored floats ("fp32", "bf16", "fp16"; facedge only)} or {"error": "..."}
+when a wheel is missing or the model does not load.
 
 Threads: spinning is not work. OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE in the
 environment, set by the host), onnxruntime's pool is told not to spin, and OpenCV's
@@ -73,7 +75,7 @@ def measure(spec):
         raise ValueError(f"{len(sizes)} sizes x {len(spec['threads'])} thread counts x {len(rows)} rows: "
                          f"more than the {MAX_PHASE} phases the profiler marks")
     frame = np.load(spec["frame"])
-    phases, faces, phase = {}, {}, 0
+    phases, faces, phase, storage = {}, {}, 0, None
 
     def timed(row, threads, size, call, warmup=True):
         nonlocal phase
@@ -93,9 +95,10 @@ def measure(spec):
         for size in sizes:
             job = {"runtime": runtime, "model": {**spec["model"], "input_size": list(size)}, "threads": t,
                    "score_threshold": spec["score_threshold"], "iou_threshold": spec["iou_threshold"],
-                   "yunet": spec.get("yunet")}
+                   "yunet": spec.get("yunet"), "bf16": spec.get("bf16")}
             if runtime == "facedge":
-                det = peers.FacedgeRunner(job).det
+                runner = peers.FacedgeRunner(job)
+                det, storage = runner.det, runner.float_storage
                 chw = np.ascontiguousarray(det.extract_blobs(frame, [det.info.input])[det.info.input])
                 timed("facedge", t, size, lambda: len(det.detect(frame)))
                 # the same network and pools detect() just warmed up (a warm-up when detect() was not measured)
@@ -107,7 +110,10 @@ def measure(spec):
             else:
                 runner = peers.make_runner(job)
                 timed(runtime, t, size, lambda: (runner.run(frame), runner.faces)[1])
-    return {"phases": phases, "faces": faces}
+    out = {"phases": phases, "faces": faces}
+    if runtime == "facedge":
+        out["float_storage"] = storage
+    return out
 
 
 def main():
