@@ -1,6 +1,6 @@
 """bf16 against fp32 storage on the Pi 4B, by the A72 timing model: bare ncnn inference
-(ncnnbench: benchncnn's settings, zero weights) of facedge model files at 1 and 4
-threads, each run once with bf16 storage and once without, profiled under
+(ncnnbench: benchncnn's settings, the model's own weights, every output extracted)
+of facedge model files at 1 and 4 threads, each run once with bf16 storage and once without, profiled under
 qemu -cpu cortex-a72 with the cache simulation and costed with the memory and thread
 model (estimate.phase_estimate).
 
@@ -38,14 +38,18 @@ def estimate(driver: Path, name: str, model_dir: Path, size, threads: int, bf16:
     info = json.loads((model_dir / "facedge.json").read_text())
     w, h = size or info["input_size"]
     nw, nh = network_size(info["family"], w, h)
-    keep = arm_cache() / "timing-bf16" / driver.name / f"{name}-{nw}x{nh}-t{threads}-{'bf16' if bf16 else 'fp32'}.txt.gz"
+    import hashlib
+
+    files = hashlib.sha256((model_dir / "model.param").read_bytes() + (model_dir / "model.bin").read_bytes()).hexdigest()[:12]
+    keep = (arm_cache() / "timing-bf16" / driver.name
+            / f"{name}-{info['precision']}-{files}-{nw}x{nh}-t{threads}-{'bf16' if bf16 else 'fp32'}.txt.gz")
     if keep.is_file():
         from .profile import read_profile
 
         prof = read_profile(keep)
     else:
         keep.parent.mkdir(parents=True, exist_ok=True)
-        prof, _ = profile_run([driver, model_dir / "model.param", nw, nh, 3, threads, 1, 1, 0, int(bf16)],
+        prof, _ = profile_run([driver, model_dir / "model.param", nw, nh, 3, threads, 1, 1, 0, int(bf16), model_dir / "model.bin"],
                               prefix=cpu_prefix("cortex-a72"), threads=threads, cache=True, keep=keep)
     est = phase_estimate(prof, 1, threads)
     return {"model": name, "input": f"{w}x{h}", "network": f"{nw}x{nh}", "precision": info["precision"],
