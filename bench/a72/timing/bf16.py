@@ -4,7 +4,7 @@ of facedge model files at 1 and 4 threads, each run once with bf16 storage and o
 qemu -cpu cortex-a72 with the cache simulation and costed with the memory and thread
 model (estimate.phase_estimate).
 
-    python -m bench.a72.timing.bf16 --ncnn-prefix PREFIX [--json OUT] NAME=MODEL_DIR[@WxH] ...
+    python -m bench.a72.timing.bf16 --ncnn-prefix PREFIX [--json OUT] [--plot PNG] NAME=MODEL_DIR[@WxH] ...
 
 PREFIX: an aarch64 ncnn install built with NCNN_BF16 (facedge's cross build under
 ~/.cache/facedge/ncnn/20261020-aarch64-*/install). WxH: the input size (default the
@@ -57,18 +57,51 @@ def estimate(driver: Path, name: str, model_dir: Path, size, threads: int, bf16:
             "core_only_ms": round(est["core_only_ms"], 2)}
 
 
+def plot(rows, path: Path):
+    """Estimated ms per model, fp32 and bf16 storage side by side, at each thread count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = list(zip(rows[::2], rows[1::2]))
+    threads = sorted({a["threads"] for a, _ in pairs})
+    fig, axes = plt.subplots(1, len(threads), figsize=(6 * len(threads), 5), sharey=False)
+    for ax, t in zip(axes if len(threads) > 1 else [axes], threads):
+        mine = [(a, b) for a, b in pairs if a["threads"] == t]
+        labels = [f"{a['model']} {a['precision']}\n{a['input']}" for a, _ in mine]
+        x = range(len(mine))
+        ax.bar([i - 0.2 for i in x], [a["ms"] for a, _ in mine], 0.4, label="fp32 storage", color="tab:gray")
+        ax.bar([i + 0.2 for i in x], [b["ms"] for _, b in mine], 0.4, label="bf16 storage", color="tab:red")
+        for i, (_, b) in zip(x, mine):
+            ax.text(i + 0.2, b["ms"], f"{b['bf16_over_fp32']:.2f}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("estimated ms, bare ncnn inference")
+        ax.set_title(f"Pi 4B (A72 timing model, 1.5 GHz), {t} thread{'s' if t > 1 else ''}")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ncnn-prefix", type=Path, required=True, help="an aarch64 ncnn install built with NCNN_BF16")
     p.add_argument("--threads", default="1,4")
     p.add_argument("--json", type=Path)
-    p.add_argument("models", nargs="+", metavar="NAME=MODEL_DIR[@WxH]")
+    p.add_argument("--plot", type=Path, help="bars of fp32 and bf16 ms per model and thread count")
+    p.add_argument("--from-json", action="store_true", help="re-draw and re-print --json's rows; run nothing")
+    p.add_argument("models", nargs="*", metavar="NAME=MODEL_DIR[@WxH]")
     args = p.parse_args(argv)
     platform_h = args.ncnn_prefix / "include" / "ncnn" / "platform.h"
     if not platform_h.is_file() or "#define NCNN_BF16 1" not in platform_h.read_text():
         raise SystemExit(f"{args.ncnn_prefix}: not an ncnn install built with NCNN_BF16 (its include/ncnn/platform.h says not)")
-    driver = build_driver(args.ncnn_prefix)
-    rows = []
+    if args.from_json:
+        rows = json.loads(args.json.read_text())
+        args.models = []
+    else:
+        driver = build_driver(args.ncnn_prefix)
+        rows = []
     for spec in args.models:
         name, _, rest = spec.partition("=")
         folder, _, size = rest.partition("@")
@@ -82,8 +115,10 @@ def main(argv=None) -> int:
     for a, b in zip(rows[::2], rows[1::2]):
         print(f"| {a['model']} | {a['input']} | {a['precision']} | {a['threads']} | {a['ms']:.1f} | {b['ms']:.1f} | "
               f"{b['bf16_over_fp32']:.2f} |")
-    if args.json:
+    if args.json and not args.from_json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.plot:
+        plot(rows, args.plot)
     return 0
 
 
