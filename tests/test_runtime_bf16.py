@@ -12,11 +12,11 @@ from facedge.base.errors import FacedgeError
 from facedge.runtime.detector import default_options
 
 # Measured on the 24 demo photos (RFB-320 and slim-320 at 320x240, x86): of the 1167
-# faces scoring >= 0.7 in fp32, bf16 finds 95 % with IoU >= 0.96 and all with IoU >=
-# 0.867, scores within 0.016. bf16's outputs are bf16 too (steps of 2^-8 near 1), so
-# faces that tie at 0.996 or 1.0 can let another box of the same head win NMS: that
-# is where the lower overlaps come from.
-MATCH_IOU = 0.8
+# faces scoring >= 0.7 in fp32, bf16 finds 99 % with IoU >= 0.965 and all with IoU >=
+# 0.883, scores within 0.016. (Before the output tail ran in fp32, bf16 scores came in
+# steps of 2^-8, faces tied at 0.996 or 1.0 and another box of the same head could win
+# NMS: overlaps down to 0.867.)
+MATCH_IOU = 0.85
 MEDIAN_IOU = 0.98
 SCORE_TOL = 0.03
 SURE = 0.7  # faces this far above the 0.6 threshold cannot drop below it by rounding
@@ -67,6 +67,8 @@ def test_bf16_detections_equal_fp32_within_rounding(reference_ultraface, demo_im
         raw_a, raw_b = fp32.infer(image), bf16.infer(image)
         changed += int(np.sum(raw_a["scores"] != raw_b["scores"]))
     assert len(overlaps) >= 50  # the photos are crowds: the comparison covered many faces
+    # the layers after the last convolutions run fp32: scores are not rounded to bf16
+    assert np.mean(b.scores.view(np.uint32) & 0xFFFF != 0) > 0.9
     assert np.median(overlaps) >= MEDIAN_IOU
     assert changed > 0  # bf16 really ran (not fp32 by accident)
 

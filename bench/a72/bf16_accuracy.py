@@ -4,7 +4,7 @@ its 95 % bootstrap interval over the images (calibration.evaluate.delta_interval
 the int8 report computes it). Runs on any machine: the x86 build's bf16 paths round
 as the Pi's NEON ones do (cpp/cmake/ncnn.cmake).
 
-    python -m bench.a72.bf16_accuracy --wider ROOT [--json OUT] MODEL_DIR@WxH ...
+    python bench/a72/bf16_accuracy.py --wider ROOT [--json OUT] MODEL_DIR@WxH ...   (the installed facedge)
 """
 
 from __future__ import annotations

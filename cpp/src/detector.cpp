@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "facedge/error.h"
@@ -12,7 +13,9 @@
 #include "facedge/preprocess.h"
 
 #include "allocator.h"
+#include "blob.h"
 #include "datareader.h"
+#include "layer.h"
 #include "net.h"
 
 namespace facedge {
@@ -92,6 +95,38 @@ const float* mat_rows(const ncnn::Mat& m, int rows, int cols, const std::string&
                     + " c=" + std::to_string(m.c) + "), expected " + std::to_string(rows) + " rows of " + std::to_string(cols)
                     + " (one per prior of family " + family + " at this input size)");
     return (const float*)m.data;
+}
+
+// With bf16 storage every layer's output is bf16, the network's outputs too: scores
+// would come in steps of 2^-8 near 1, and many faces would tie at 0.996 or 1.0 (NMS
+// and WIDER's ranking then order them arbitrarily). The layers between the last
+// weighted layers and the outputs (softmax, sigmoid, concat, reshape, ...) work on a
+// few thousand values per frame: they are told to take fp32 input, so ncnn casts the
+// bf16 logits up before them (net.cpp convert_layout) and they compute and give fp32.
+void keep_output_tail_fp32(ncnn::Net& net, std::initializer_list<std::string> outputs)
+{
+    static const std::set<std::string> tail_types = {"Softmax", "Sigmoid", "Concat", "Reshape", "Permute", "Flatten",
+                                                     "BinaryOp", "UnaryOp", "Eltwise", "Exp", "Power", "Noop",
+                                                     "Crop", "Squeeze", "ExpandDims"};
+    const std::vector<ncnn::Blob>& blobs = net.blobs();
+    std::vector<ncnn::Layer*>& layers = net.mutable_layers();
+    std::vector<int> todo;
+    for (const std::string& name : outputs)
+        for (size_t b = 0; b < blobs.size(); b++)
+            if (!name.empty() && blobs[b].name == name)
+                todo.push_back((int)b);
+    std::set<int> seen;
+    while (!todo.empty())
+    {
+        const int b = todo.back();
+        todo.pop_back();
+        const int producer = blobs[b].producer;
+        if (producer < 0 || !seen.insert(producer).second || !tail_types.count(layers[producer]->type))
+            continue;
+        layers[producer]->support_bf16_storage = false;
+        for (int bottom : layers[producer]->bottoms)
+            todo.push_back(bottom);
+    }
 }
 
 } // namespace
@@ -181,6 +216,8 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
 
     if (net_->load_param_mem(param_text.c_str()) != 0)
         throw Error(param_path + ": ncnn rejected the .param (see ncnn's message above)");
+    if (float_storage_ == FloatStorage::Bf16)
+        keep_output_tail_fp32(*net_, {config_.scores_blob, config_.boxes_blob, config_.landmarks_blob});
     BoundedMemoryReader reader(bin_data_.data(), bin_data_.size());
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
