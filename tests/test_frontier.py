@@ -132,6 +132,12 @@ def test_goal_gaps_are_the_budgets_where_the_peer_is_more_accurate():
     assert frontier_report.goal_summary(rows, [1]).startswith("- 1 thread: fails for budgets of 4.0-5.0 ms "
                                                              "(OpenCV's YuNet 0.500, facedge nothing)")
     assert frontier_report.goal_gaps([_row("a", 5, 0.60), peer(10, 0.601)], 1) == []  # within 0.002: a tie
+    # the goal over facedge's default rows only: without the bf16 row that closes the gap
+    rows = [_row("b", 25, 0.80), _row("b", 18, 0.80, "bf16"), peer(20, 0.80)]
+    assert frontier_report.goal_summary(rows, [1]) == "- 1 thread: holds at every budget (Medium AP within 0.002 or better)."
+    assert frontier_report.goal_summary(rows, [1], precisions=("fp32", "int8")) == (
+        "- 1 thread, facedge's fp32 and int8 rows only: fails for budgets of 20.0-25.0 ms (OpenCV's YuNet 0.800, "
+        "facedge nothing); holds at every other budget.")
 
 
 def test_precisions_are_each_model_directory_with_fp32_and_bf16_storage():
@@ -270,6 +276,8 @@ def test_a_cost_from_another_wheel_is_measured_again(tmp_path, reference_ultrafa
 
 
 def test_the_rows_a_pi4_user_gets_by_default():
+    assert frontier.pi4_default_precisions("off") == ("fp32", "int8")
+    assert frontier.pi4_default_precisions("auto") == ("bf16", "int8+bf16")
     assert frontier.pi4_default("off").endswith("fp32 storage: the fp32 and int8 rows.")
     assert frontier.pi4_default("auto").endswith("bf16 storage: the bf16 and int8+bf16 rows.")  # a Pi 4 has no fp16
     assert frontier.pi4_default("on").endswith("bf16 storage: the bf16 and int8+bf16 rows.")

@@ -284,18 +284,25 @@ def measure(args):
     return [r for _, r, _ in planned]
 
 
-def pi4_default(mode: str) -> str:
-    """Which rows a Pi 4B user gets from Detector(bf16=None), facedge's default bf16 mode
-    being `mode`: "auto" turns bf16 storage on where fp16 storage does not run (a Pi 4)."""
+def pi4_default_precisions(mode: str):
+    """The precisions a Pi 4B user gets from Detector(bf16=None), facedge's default bf16
+    mode being `mode` ("auto" turns bf16 storage on where fp16 storage does not run: a Pi 4)."""
     if mode not in ("on", "off", "auto"):
         raise FacedgeError(f"facedge's default bf16 mode {mode!r}: expected on, off or auto")
-    if mode == "off":
-        return f"facedge's default on a Pi 4B (bf16 {mode}) is fp32 storage: the fp32 and int8 rows."
-    return f"facedge's default on a Pi 4B (bf16 {mode}) is bf16 storage: the bf16 and int8+bf16 rows."
+    return ("fp32", "int8") if mode == "off" else ("bf16", "int8+bf16")
+
+
+def pi4_default(mode: str) -> str:
+    """The sentence saying which rows a Pi 4B user gets by default."""
+    precisions = pi4_default_precisions(mode)
+    storage = "fp32" if precisions[0] == "fp32" else "bf16"
+    return f"facedge's default on a Pi 4B (bf16 {mode}) is {storage} storage: the {' and '.join(precisions)} rows."
 
 
 def write_outputs(rows, threads, out_prefix):
     from facedge.runtime import default_options
+
+    defaults = pi4_default_precisions(default_options()["bf16"])
 
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +318,8 @@ def write_outputs(rows, threads, out_prefix):
           "Against OpenCV's YuNet: at the budget each FaceDetectorYN size takes, facedge's most accurate model "
           "within it:", "", frontier_report.goal_table(rows, threads), "",
           "The goal, at every budget (Medium AP):", "", frontier_report.goal_summary(rows, threads),
-          frontier_report.goal_summary(rows, [t for t in threads if t > 1], as_profiled=True), "",
+          frontier_report.goal_summary(rows, [t for t in threads if t > 1], as_profiled=True),
+          frontier_report.goal_summary(rows, threads, precisions=defaults), "",
           "The same with OpenCV's multi-thread figures as profiled (its thread pool's epochs not balanced over "
           "its threads; see the method):", "", frontier_report.goal_table(rows, [t for t in threads if t > 1],
                                                                           as_profiled=True), ""]

@@ -133,12 +133,16 @@ def goal_gaps(rows, threads, setting=FRONT_SETTING, as_profiled=False, tie=TIE):
     return gaps
 
 
-def goal_summary(rows, threads_list, as_profiled=False):
-    """One line per thread count: where the goal holds and where not, in ms and AP."""
+def goal_summary(rows, threads_list, as_profiled=False, precisions=None):
+    """One line per thread count: where the goal holds and where not, in ms and AP;
+    precisions: facedge's rows of these precisions only (e.g. its defaults)."""
     lines = []
+    if precisions is not None:
+        rows = [r for r in rows if r.get("peer") or r["precision"] in precisions]
     for t in threads_list:
         gaps = goal_gaps(rows, t, as_profiled=as_profiled)
-        head = f"- {t} thread{'s' if t > 1 else ''}" + (" (OpenCV as profiled)" if as_profiled else "") + ": "
+        head = (f"- {t} thread{'s' if t > 1 else ''}" + (" (OpenCV as profiled)" if as_profiled else "")
+                + (f", facedge's {' and '.join(precisions)} rows only" if precisions is not None else "") + ": ")
         if not gaps:
             lines.append(head + f"holds at every budget (Medium AP within {TIE} or better).")
             continue
