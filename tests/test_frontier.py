@@ -247,7 +247,7 @@ def test_a_cost_from_another_wheel_is_measured_again(tmp_path, reference_ultrafa
     args = _args(tmp_path, out, precisions=["fp32", "bf16", "int8"])
     ap = {"easy": 0.8, "medium": 0.7, "hard": 0.4}
     row = lambda ms, profile: {"ap": ap, "cost": {"1": ms}, "profile": profile, "cost_model": model_version(),  # noqa: E731
-                               "ap_build": frontier.ap_build(peer=False)}
+                               "ap_build": frontier.ap_build(out / ("int8" if profile.startswith("profiles/int8") else "fp32"))}
     _stored(args.work, {"rfb|fp32|320x240": row(9.0, "profiles/off-old.txt.gz"),
                         "rfb|bf16|320x240": row(7.0, "profiles/on-now.txt.gz"),
                         "rfb|int8|320x240": row(8.0, "profiles/int8-old.txt.gz")})
@@ -291,13 +291,17 @@ def test_an_ap_measured_by_another_build_is_measured_again(tmp_path, reference_u
 
     out = _convert_output(tmp_path, reference_ultraface)
     args = _args(tmp_path, out, precisions=["fp32", "bf16"], cached_only=True)
-    here = frontier.ap_build(peer=False)
-    assert here.startswith("facedge core ") and here == frontier.ap_build(peer=False)
+    here = frontier.ap_build(out / "fp32")
+    assert here.startswith("facedge core ") and here == frontier.ap_build(out / "fp32")
+    assert frontier.ap_build(None).startswith("opencv ")  # the peer's
+    # the same core, other model files (the int8 folder's facedge.json says int8): another AP
+    assert frontier.ap_build(out / "int8").split(",")[0] == here.split(",")[0] and frontier.ap_build(out / "int8") != here
     ap = {"easy": 0.8, "medium": 0.7, "hard": 0.4}
     from bench.a72.timing.estimate import model_version
 
     costed = {"profile": "profiles/p.txt.gz", "cost_model": model_version()}
-    _stored(args.work, {"rfb|fp32|320x240": {"ap": ap, "cost": {"1": 9.0}, "ap_build": "facedge core 0123456789ab", **costed},
+    _stored(args.work, {"rfb|fp32|320x240": {"ap": ap, "cost": {"1": 9.0}, "ap_build": here.replace("model ", "model 0"),
+                                             **costed},
                         "rfb|bf16|320x240": {"ap": ap, "cost": {"1": 7.0}, "ap_build": here, **costed}})
     measured = []
     monkeypatch.setattr(frontier, "wider_ap", lambda d, size, val, bf16: measured.append(bf16) or {**ap, "medium": 0.75})

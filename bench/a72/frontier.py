@@ -27,8 +27,8 @@ cv2.FaceDetectorYN end to end, in the arm64 rootfs. Estimates, not measurements 
 Resumable: every finished AP and every finished cost is written to WORK/frontier.json at
 once (the guest profiles are kept too) and reused by the next run. A cost whose kept
 profile is not the one the row's guest job would get now (another aarch64 wheel, workload
-or model files) is measured again, and so is an AP measured by another x86 build (its
-compiled core's contents; the peer's: its OpenCV version). Writes PREFIX.json, PREFIX.md (tables, the goal check) and PREFIX.png (AP vs
+or model files) is measured again, and so is an AP measured by another x86 build or of other model files (their
+contents; the peer's: its OpenCV version). Writes PREFIX.json, PREFIX.md (tables, the goal check) and PREFIX.png (AP vs
 estimated ms, the Pareto front of facedge's models, the peer).
 """
 
@@ -120,16 +120,22 @@ def peer_ap(onnx, size, val):
     return {k: round(v.ap, 4) for k, v in result.settings.items()}
 
 
-def ap_build(peer: bool) -> str:
-    """What measures a row's AP here: facedge's compiled core (its contents), or for the
-    peer OpenCV's version. An AP measured by another is measured again."""
-    if peer:
+def ap_build(model_dir=None) -> str:
+    """What a row's AP depends on here besides the protocol: facedge's compiled core and the
+    model's files (their contents: a model re-quantized in the same folder is another
+    model), or for the peer (model_dir None) OpenCV's version. An AP measured by
+    another is measured again."""
+    if model_dir is None:
         import cv2
 
         return f"opencv {cv2.__version__}"
     from facedge import _core
 
-    return "facedge core " + hashlib.sha1(Path(_core.__file__).read_bytes()).hexdigest()[:12]
+    h = hashlib.sha1(Path(_core.__file__).read_bytes())
+    core = h.hexdigest()[:12]
+    for name in ("model.param", "model.bin", "facedge.json"):
+        h.update((Path(model_dir) / name).read_bytes())
+    return f"facedge core {core}, model {h.hexdigest()[:12]}"
 
 
 def _say(text):
@@ -211,8 +217,8 @@ def measure(args):
     # a cost made under another timing model version is re-costed (from its kept profile)
     needs_cost = [(k, r, d) for k, r, d in planned
                   if any(t not in r["cost"] for t in threads) or r.get("cost_model") != current]
-    builds = {peer: ap_build(peer) for peer in {d is None for _, _, d in planned}}
-    needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r or r.get("ap_build") != builds[d is None]]
+    builds = {d: ap_build(d) for d in {d for _, _, d in planned}}
+    needs_ap = [(k, r, d) for k, r, d in planned if "ap" not in r or r.get("ap_build") != builds[d]]
     if args.cached_only:  # rows with an AP stay in the table ("not costed" where a cost is missing; no guest
         # here to tell a stale profile)
         no_ap = sorted(k for k, r, _ in needs_ap if "ap" not in r)
@@ -275,7 +281,7 @@ def measure(args):
             _say(f"AP {i}/{len(needs_ap)} {key}")
             ap = peer_ap(args.yunet, row["size"], val) if d is None else wider_ap(d, row["size"], val, row["bf16"])
             with store.lock:
-                row["ap"], row["ap_build"] = ap, builds[d is None]
+                row["ap"], row["ap_build"] = ap, builds[d]
             store.save()
         for fut in futures:
             fut.result()
