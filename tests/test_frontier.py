@@ -321,3 +321,16 @@ def test_an_ap_measured_by_another_build_is_measured_again(tmp_path, reference_u
     rows = {r["precision"]: r for r in frontier.measure(args)}
     assert measured == ["off"] and rows["fp32"]["ap"]["medium"] == 0.75 and rows["fp32"]["ap_build"] == here
     assert rows["bf16"]["ap"]["medium"] == 0.7
+
+
+def test_ap_runs_resize_as_the_costed_detect_does():
+    """A row's AP and its milliseconds are of one configuration: the guest's detect()
+    (bench.peers.FacedgeRunner) runs the Detector's default resize, the AP runs
+    FACEDGE_RESIZE, which must be that default."""
+    import inspect
+
+    from facedge import Detector
+    from facedge.bench import peers
+
+    assert inspect.signature(Detector).parameters["resize"].default == frontier.FACEDGE_RESIZE
+    assert "resize" not in inspect.getsource(peers.FacedgeRunner.__init__)  # the Detector's default, then

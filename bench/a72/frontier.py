@@ -57,6 +57,12 @@ SIZES = ((160, 120), (320, 240), (480, 360), (640, 480))
 THREADS = (1, 4)
 PEER = "OpenCV YuNet"
 EVAL_SCORE, EVAL_IOU, EVAL_TOP_K = 0.02, 0.3, 750  # facedge eval's defaults
+# How facedge scales the frame to the input size, in the AP runs: the Detector's default,
+# which is what the guest's detect() runs (bench.peers.FacedgeRunner sets no resize), so
+# a row's AP and its milliseconds are of one configuration (the peer: cv2.resize bilinear
+# in both). "auto" is area filtering above a 2x downscale (from the 720x478 photo:
+# 160x120 and 320x240), bilinear below.
+FACEDGE_RESIZE = "auto"
 # a row's precision: (the model directory's precision, facedge's bf16 storage)
 PRECISIONS = {"fp32": ("fp32", "off"), "bf16": ("fp32", "on"), "int8": ("int8", "off"), "int8+bf16": ("int8", "on")}
 
@@ -102,7 +108,7 @@ def wider_ap(model_dir, size, val, bf16="off"):
 
     options = wider_run.InferenceOptions(input_size=tuple(size), max_side=None, score_threshold=EVAL_SCORE,
                                          iou_threshold=EVAL_IOU, top_k=EVAL_TOP_K, nms="hard", threads=1,
-                                         resize="bilinear", bf16=bf16)  # resize: as the peer's users (cv2.resize)
+                                         resize=FACEDGE_RESIZE, bf16=bf16)
     detector = wider_run.open_detector(model_dir, options)
     want = "bf16" if bf16 == "on" else "fp32"
     if detector.float_storage != want:  # e.g. an x86 facedge whose ncnn lacks NCNN_BF16 would refuse; fp16 would win
@@ -135,7 +141,7 @@ def ap_build(model_dir=None) -> str:
     core = h.hexdigest()[:12]
     for name in ("model.param", "model.bin", "facedge.json"):
         h.update((Path(model_dir) / name).read_bytes())
-    return f"facedge core {core}, model {h.hexdigest()[:12]}"
+    return f"facedge core {core}, model {h.hexdigest()[:12]}, resize {FACEDGE_RESIZE}"
 
 
 def _say(text):
