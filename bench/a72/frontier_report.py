@@ -13,6 +13,7 @@ FRONT_SETTING = "medium"  # the AP the front and the budget table rank by
 BUDGETS_MS = (10, 20, 40, 80, 160)
 TIE = 0.002  # AP differences this small are noise on the 39 val images
 LINE_STYLES = {"fp32": "-", "bf16": "-.", "int8": "--", "int8+bf16": ":"}
+PEER_LABEL = "OpenCV YuNet"
 
 
 def _costed(rows, threads):
@@ -178,7 +179,9 @@ def plot(rows, threads_list, path, title):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, len(threads_list), figsize=(7.5 * len(threads_list), 6), squeeze=False)
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, len(threads_list), figsize=(8 * len(threads_list), 7.5), squeeze=False)
     models = sorted({r["model"] for r in rows if not r.get("peer")})
     colours = dict(zip(models, plt.get_cmap("tab10").colors))  # one colour per family, a line style per precision
     for ax, t in zip(axes[0], threads_list):
@@ -190,17 +193,16 @@ def plot(rows, threads_list, path, title):
             xs = [r["cost"][str(t)] for r in group]
             ys = [r["ap"][FRONT_SETTING] for r in group]
             if peer:
-                ax.plot(xs, ys, marker="X", ms=8, lw=2, color="crimson", label=f"{model} (cv2.FaceDetectorYN)", zorder=5)
+                ax.plot(xs, ys, marker="X", ms=8, lw=2, color="crimson", zorder=5)
                 for r in group:
                     ax.annotate(f"{r['size'][0]}x{r['size'][1]}", (r["cost"][str(t)], r["ap"][FRONT_SETTING]),
                                 fontsize=7, color="crimson", xytext=(6, -12), textcoords="offset points")
             else:
-                ax.plot(xs, ys, marker="o", ms=4, lw=1, ls=LINE_STYLES.get(precision, "-"),
-                        label=f"{model} {precision}", color=colours[model])
+                ax.plot(xs, ys, marker="o", ms=3, lw=1, ls=LINE_STYLES.get(precision, "-"), color=colours[model], alpha=0.8)
         front = pareto(rows, t)
         # a staircase: the best AP facedge offers within each budget holds until the next front point
         ax.plot([r["cost"][str(t)] for r in front], [r["ap"][FRONT_SETTING] for r in front], color="black", lw=3,
-                alpha=0.3, drawstyle="steps-post", label="Pareto front (facedge's best within the budget)", zorder=1)
+                alpha=0.3, drawstyle="steps-post", zorder=1)
         for k, r in enumerate(front):  # alternate above and below: neighbours on the front are close
             ax.annotate(f"{r['model']} {r['precision']} {r['size'][0]}x{r['size'][1]}",
                         (r["cost"][str(t)], r["ap"][FRONT_SETTING]), fontsize=6,
@@ -212,8 +214,14 @@ def plot(rows, threads_list, path, title):
         ax.set_ylabel(f"WIDER val AP ({FRONT_SETTING.capitalize()}, 39 images)")
         ax.set_title(f"{t} thread" + ("s" if t > 1 else ""), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+    # one legend for both panels, below them: a colour per family, a line style per precision
+    handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in models]
+    handles += [Line2D([], [], color="crimson", marker="X", lw=2, label=f"{PEER_LABEL} (cv2.FaceDetectorYN)")]
+    handles += [Line2D([], [], color="grey", ls=ls, lw=1.5, label=p) for p, ls in LINE_STYLES.items()
+                if any(r["precision"] == p for r in rows if not r.get("peer"))]
+    handles += [Line2D([], [], color="black", lw=3, alpha=0.3, label="Pareto front (facedge's best within the budget)")]
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
