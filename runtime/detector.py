@@ -47,7 +47,7 @@ def kernel_variants():
 
 def default_options() -> dict:
     """The C++ core's default detection options (facedge::DetectorOptions in
-    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The
+    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms, bf16. The
     one place these numbers live; every command and report reads them from here."""
     o = _require_core().DetectorOptions()
     return {"score_threshold": round(o.score_threshold, 6), "iou_threshold": round(o.iou_threshold, 6),

@@ -278,10 +278,10 @@ def test_real_ultraface_model(capsys, wider, reference_ultraface, tmp_path):
     again = run_json(capsys, "--predictions", saved, "--wider", wider)
     assert [again[s] for s in SETTINGS] == aps
     assert report["model"]["runs"] == "fp32" and report["inference"]["bf16"] is None
-    # bf16 storage: recorded, and AP within bf16's rounding (measured: |delta| <= 0.003 here)
+    # bf16 storage: recorded, and AP within bf16's reach (measured here on x86: -0.0003 / -0.0015 / -0.0079)
     bf16 = run_json(capsys, model, "--wider", wider, "--score-threshold", "0.1", "--bf16", "on")
     assert bf16["model"]["runs"] == "bf16" and bf16["inference"]["bf16"] == "on"
-    assert [bf16[s] for s in SETTINGS] == pytest.approx(aps, abs=0.01)
+    assert [bf16[s] for s in SETTINGS] == pytest.approx(aps, abs=0.015)  # other x86 kernels sum in other orders
 
 
 def test_resized_images_do_not_match_the_gt(capsys, wider, model_dir, fake, tmp_path):

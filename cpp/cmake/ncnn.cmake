@@ -52,12 +52,14 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
   # AVX-512 and AVX-512 VNNI, as the stock ncnn wheel does. Converting, calibrating
   # and benchmarking happen on such x86 machines; without the AVX-512 and VNNI
   # kernels facedge ran slower there than the stock wheel and int8 gained nothing.
-  # bf16 storage (NCNN_BF16, above) is built so that a laptop shows what a Pi 4 with
-  # `bf16=True` detects: its plain SSE/AVX bf16 paths round float -> bf16 as ncnn's NEON
-  # ones do (+0x8000, ties away) and compute in fp32. Left out: the AVX-512 BF16 and
-  # AVX-NE-CONVERT variants (their dot products and round-to-nearest-even differ from
-  # the Pi's arithmetic, no Pi has them, and each is one more compile of every layer),
-  # AVX-512 FP16 (no kernel for these layers), and AMD's discontinued FMA4/XOP.
+  # bf16 storage (NCNN_BF16, above) is built so that `bf16=True` runs, and is tested, on
+  # a laptop too: its plain SSE/AVX bf16 paths round float -> bf16 as ncnn's NEON ones
+  # do (+0x8000, ties away) and compute in fp32. Close to a Pi 4's bf16, not equal: x86
+  # has no bf16 depthwise convolution (it runs fp32 there). Left out: the AVX-512 BF16
+  # and AVX-NE-CONVERT variants (their dot products and round-to-nearest-even move
+  # further from the Pi's arithmetic, no Pi has them, and each is one more compile of
+  # every bf16 layer), AVX-512 FP16 (no kernel for these layers), and AMD's
+  # discontinued FMA4/XOP.
   list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=ON -DNCNN_AVX512VNNI=ON
        -DNCNN_AVXVNNI=ON -DNCNN_AVX512BF16=OFF -DNCNN_AVX512FP16=OFF
        -DNCNN_FMA4=OFF -DNCNN_XOP=OFF -DNCNN_AVXNECONVERT=OFF)

@@ -5,8 +5,9 @@ and once as a Pi 5's Cortex-A76).
 
 On an A72, ncnn must take its armv8.0 kernels: fp16 options change nothing. On an A76
 it must take the runtime-dispatched armv8.2 fp16 kernels: they change the raw outputs a
-little and the faces not at all. bf16 storage gives the faces x86's bf16 build gives,
-and runs exactly where facedge says it does (fp16 storage wins where it runs)."""
+little and the faces not at all. bf16 storage finds the faces x86's bf16 build finds
+(its scores close, not equal: see the test), and runs exactly where facedge says it
+does (fp16 storage wins where it runs)."""
 
 import hashlib
 import os
@@ -24,8 +25,9 @@ import x86_reference as ref  # noqa: E402  (tests/arm is on sys.path under pytes
 
 HWCAP_ASIMDHP = 1 << 10  # armv8.2 fp16 vector arithmetic (Linux's AT_HWCAP bits)
 HWCAP_ASIMDDP = 1 << 20  # armv8.2 dot product
-# bf16 outputs of the two builds: set from qemu's A72 and A76 (see the bf16 test)
-BF16_SCORE_TOL = 2e-2
+# bf16 outputs of the aarch64 and x86 builds, any single score (measured under qemu's
+# A72 on the 5 reference photos: up to 0.022 on a face, 0.030 on any prior)
+BF16_SCORE_TOL = 5e-2
 
 
 def hwcap():
@@ -141,16 +143,25 @@ def test_fp16_option_takes_the_kernels_this_cpu_has(reference, images, model):
 
 @pytest.mark.parametrize("model", list(ref.MODELS))
 def test_bf16_detections_equal_x86_bf16(reference, images, model):
-    """NEON and x86 round fp32 to bf16 alike (+0x8000, ties away; facedge's x86 build
-    leaves out the AVX-512 BF16 kernels, which round to even): what differs is the fp32
-    summation order inside each layer, which flips a value's last bf16 bit now and then."""
+    """The Pi's bf16 and the x86 build's are close, not equal: both round fp32 to bf16
+    alike (+0x8000, ties away; facedge's x86 build leaves out the AVX-512 BF16 kernels,
+    which round to even), but ncnn's x86 depthwise convolution has no bf16 path and runs
+    fp32 with fp32 weights, where the ARM one keeps weights and blobs in bf16; and each
+    layer sums in another order, which moves a value across a bf16 rounding step now and
+    then. So the comparison is at bf16's tolerance, not fp32's. Measured under qemu's A72
+    and A76 (5 photos): the same faces (IoU > 0.95), single scores within 0.022 (0.030
+    on any prior), on average 2.3e-4 / 3.2e-4 apart (slim / RFB), against 3.5e-4 / 2.7e-4
+    between x86 bf16 and x86 fp32 and under 1e-5 between the two builds' fp32."""
     det = ref.make_detector(model, fp16=False, bf16=True)
     assert det.float_storage == "bf16"
-    faces, score_diff, largest_shift = 0, 0.0, 0.0
+    faces, score_max, arm_mean, storage_mean, largest_shift = 0, 0.0, [], [], 0.0
     for name, image in images.items():
         key = f"{model}/{name}/bf16"
         raw = det.infer(image)
-        score_diff = max(score_diff, float(np.abs(raw["scores"] - reference[f"{key}/raw_scores"]).max()))
+        x86_bf16, x86_fp32 = reference[f"{key}/raw_scores"], reference[f"{model}/{name}/raw_scores"]
+        score_max = max(score_max, float(np.abs(raw["scores"] - x86_bf16).max()))
+        arm_mean.append(float(np.abs(raw["scores"] - x86_bf16).mean()))
+        storage_mean.append(float(np.abs(x86_fp32 - x86_bf16).mean()))
         got = det.detect(image)
         want_boxes, want_scores = reference[f"{key}/boxes"], reference[f"{key}/scores"]
         assert len(got) == len(want_scores), f"{key}: {len(got)} faces on aarch64, {len(want_scores)} on x86"
@@ -160,9 +171,12 @@ def test_bf16_detections_equal_x86_bf16(reference, images, model):
             largest_shift = max(largest_shift, float(np.abs(got.boxes[order] - want_boxes).max()))
             np.testing.assert_allclose(got.scores[order], want_scores, atol=BF16_SCORE_TOL, rtol=0, err_msg=key)
         faces += len(got)
-    print(f"\n{model} bf16: {faces} faces, raw scores within {score_diff:.2e} of x86 bf16, boxes within "
-          f"{largest_shift:.2f} px")
-    assert score_diff < BF16_SCORE_TOL, f"{model}: raw scores differ from x86 bf16 by {score_diff}"
+    print(f"\n{model} bf16: {faces} faces, boxes within {largest_shift:.2f} px of x86 bf16; raw scores within "
+          f"{score_max:.4f}, on average {np.mean(arm_mean):.2e} (x86 bf16 against x86 fp32: {np.mean(storage_mean):.2e})")
+    assert score_max < BF16_SCORE_TOL, f"{model}: raw scores differ from x86 bf16 by {score_max}"
+    # bf16 ran here: its outputs are bf16's distance from fp32, not fp32's 1e-5
+    assert np.mean(np.abs(det.infer(images[next(iter(images))])["scores"]
+                          - reference[f"{model}/{next(iter(images))}/raw_scores"])) > 5e-5
     assert faces >= 10, f"{model}: only {faces} faces in {len(images)} crowd photos; the comparison is vacuous"
 
 
