@@ -18,9 +18,12 @@ cannot take (RetinaFace needs multiples of 32, BlazeFace of 16) is replaced by t
 nearest smaller valid one, and labelled "for" the size it stands for; YuNet pads like
 FaceDetectorYN.
 
-AP: measured with facedge's runtime on this machine (the same ncnn model gives the same
-detections on the A72 within float rounding: tests/arm; bf16 rows with bf16 storage
-running here, which rounds as the A72's NEON does). Cost: frontier_cost.py, the A72
+AP: measured with facedge's runtime on this machine (an fp32 ncnn model gives the same
+detections on the A72 within float rounding: tests/arm). bf16 and int8 rows run their
+storage and kernels here, which only approximate the A72's: ncnn has no x86 bf16
+depthwise convolution (those layers run fp32 here) and its x86 int8 kernels round
+otherwise (bench/RESULTS.md, "bf16 storage", has both measured under qemu's A72 at
+320x240). Cost: frontier_cost.py, the A72
 timing model with its cache/DRAM and thread parts applied to facedge's detect() and to
 cv2.FaceDetectorYN end to end, in the arm64 rootfs. Estimates, not measurements on a Pi.
 
