@@ -334,3 +334,22 @@ def test_ap_runs_resize_as_the_costed_detect_does():
 
     assert inspect.signature(Detector).parameters["resize"].default == frontier.FACEDGE_RESIZE
     assert "resize" not in inspect.getsource(peers.FacedgeRunner.__init__)  # the Detector's default, then
+
+
+def test_pi_ap_replaces_the_x86_ap_of_rows_measured_on_the_a72(tmp_path):
+    from bench.a72 import frontier_pi_ap
+
+    peer = {**_row("OpenCV YuNet", 16.5, 0.792), "peer": True}
+    rows = [peer, _row("yunet_s", 30, 0.783), _row("yunet_s", 14.6, 0.794, "bf16"), _row("yunet_s", 15.9, 0.793, "int8+bf16"),
+            _row("yunet_n", 19.3, 0.845, "bf16")]
+    (tmp_path / "yunet_s-bf16-320x240").mkdir()
+    (tmp_path / "yunet_s-int8bf16-320x240").mkdir()
+    (tmp_path / "OpenCV YuNet-fp32-320x240").mkdir()  # the peer and fp32 rows keep their x86 AP
+    (tmp_path / "yunet_s-fp32-320x240").mkdir()
+    a72 = {"yunet_s-bf16-320x240": 0.784, "yunet_s-int8bf16-320x240": 0.7926}
+    out, done = frontier_pi_ap.with_pi_ap(rows, tmp_path, lambda f: {s: a72[f.name] for s in ("easy", "medium", "hard")})
+    assert sorted(done) == sorted(a72)
+    assert [r["ap"]["medium"] for r in out] == [0.792, 0.783, 0.784, 0.7926, 0.845]
+    assert out[2]["ap_x86"]["medium"] == 0.794 and out[2]["ap_a72"]["medium"] == 0.784
+    # ranked by the A72 AP: at the peer's 16.5 ms (x 1/3 at 4 threads here) yunet_s bf16 no longer ties, int8+bf16 does
+    assert frontier_report.best_within(out, 1, 16.5)["precision"] == "int8+bf16"
