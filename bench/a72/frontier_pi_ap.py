@@ -21,7 +21,14 @@ import os
 import sys
 from pathlib import Path
 
-from . import frontier_report
+# Run from the repository root: its facedge/ source folder must not shadow the installed
+# facedge (as in frontier.py)
+_ROOT = Path(__file__).resolve().parents[2]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
+
+from facedge.base.errors import FacedgeError  # noqa: E402
+
+from . import frontier_report  # noqa: E402
 
 
 def folder_name(row) -> str:
@@ -51,15 +58,26 @@ def main(argv=None) -> int:
     p.add_argument("--wider", type=Path, required=True)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    try:
+        return run(args)
+    except FacedgeError as e:
+        print(f"frontier_pi_ap: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
     from facedge.bench.wider.ap import evaluate
     from facedge.bench.wider.gt import load_wider_val
-    from facedge.bench.wider.run import predictions_for_val
+    from facedge.bench.wider.run import find_val_images, predictions_for_val
 
     data = json.loads(args.frontier.read_text())
     val = load_wider_val(args.wider)
+    present = find_val_images(val)
 
     def measure(folder):
         images, rows = predictions_for_val(val, folder)
+        if len(images) != len(present):  # an AP over other images is not the row's (x86's ran on these)
+            raise FacedgeError(f"{folder}: predictions for {len(images)} images, {len(present)} val images present")
         return {k: round(v.ap, 4) for k, v in evaluate(images, rows).settings.items()}
 
     rows, done = with_pi_ap(data["rows"], args.predictions, measure)
