@@ -21,7 +21,10 @@ aarch64-linux-gnu-g++ -O2 -mcpu=cortex-a72 -fopenmp -I"$NCNN/include/ncnn" bench
 gcc -O2 -shared -fPIC -o "$WORK/libinsncount.so" "$SHARED/tools/arm/qemu-insn-count/insncount.c"
 "$SHARED/tools/arm/make-a72-prefix.sh" "$WORK/a72-prefix"
 common=(--cycles --prefix "$WORK/a72-prefix" --plugin "$WORK/libinsncount.so" --harness "$WORK/layer_cost" --jobs 2)
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # bench.a72.timing
+# bench.a72.timing from this checkout, and not its facedge/ source folder (the installed
+# facedge has the compiled core and the calibration package): a folder holding only bench/
+mkdir -p "$WORK/pythonpath" && ln -sfn "$PWD/bench" "$WORK/pythonpath/bench"
+export PYTHONPATH=$WORK/pythonpath${PYTHONPATH:+:$PYTHONPATH}
 python bench/a72/layer_cost/measure.py "$@" --out "$WORK/cortex-a72.json" --cpu cortex-a72 "${common[@]}"
 python bench/a72/layer_cost/measure.py "$@" --out "$WORK/cortex-a76.json" --cpu cortex-a76 "${common[@]}"
 models="facedge's $(for m in "$@"; do basename "$(dirname "$m")"; done | paste -sd, -)"
