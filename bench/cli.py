@@ -27,6 +27,7 @@ from facedge.bench import speed, tables, targets, timing
 from facedge.bench.peers import PEERS
 from facedge.base.sample_photos import BENCH_PHOTO
 from facedge.bench.speed import DEFAULT_REPEATS, DEFAULT_WARMUP, MAX_DEFAULT_THREADS
+from facedge.runtime.detector import add_bf16_argument
 
 
 def configure_parser(p):
@@ -48,6 +49,7 @@ def configure_parser(p):
     p.add_argument("--json", metavar="FILE", help="write every record (schema facedge-bench/1, see bench/tables.py)")
     p.add_argument("--csv", metavar="FILE", help="write every record as CSV")
     p.add_argument("--plot", metavar="FILE.png", help="draw latency against threads, one line per model/runtime")
+    add_bf16_argument(p)
 
 
 def _options(args):
@@ -71,7 +73,7 @@ def _options(args):
 def run(args) -> int:
     thread_counts, peers, yunet, image_path = _options(args)
     report = speed.run_bench(args.models, thread_counts, peers, yunet, image_path, repeats=args.repeats,
-                             warmup=args.warmup)
+                             warmup=args.warmup, bf16=args.bf16)
     speed.print_report(report)
     if args.json:
         tables.write_json(args.json, report)

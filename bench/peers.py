@@ -75,7 +75,8 @@ class FacedgeRunner:
         # the spec's size (the model's own unless a caller such as the A72 frontier asks another)
         self.det = facedge.Detector(model["model_dir"], threads=job["threads"], input_size=tuple(model["input_size"]),
                                     score_threshold=job["score_threshold"], iou_threshold=job["iou_threshold"],
-                                    openmp_blocktime_ms=OPENMP_BLOCKTIME_MS)
+                                    openmp_blocktime_ms=OPENMP_BLOCKTIME_MS, bf16=job.get("bf16"))
+        self.float_storage = self.det.float_storage
         self.chw = None
         self.faces = 0
 

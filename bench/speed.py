@@ -58,12 +58,13 @@ def _frames(image_path: Path, sizes, folder) -> dict:
     return frames
 
 
-def _check_models_load(models):
-    """A model directory that does not load is an error before anything is timed."""
+def _check_models_load(models, bf16=None):
+    """A model directory that does not load (or a bf16 this build cannot run) is an
+    error before anything is timed."""
     import facedge
 
     for m in models:
-        facedge.Detector(m.model_dir)
+        facedge.Detector(m.model_dir, bf16=bf16)
 
 
 def _measure(jobs, thread_counts, allowed, settings, notes):
@@ -96,11 +97,13 @@ def _measure(jobs, thread_counts, allowed, settings, notes):
     return records, openmp, other_load
 
 
-def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFAULT_REPEATS, warmup=DEFAULT_WARMUP) -> dict:
-    """The report of one benchmark run; `thread_counts` None: 1..cores (at most 4)."""
+def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFAULT_REPEATS, warmup=DEFAULT_WARMUP,
+              bf16=None) -> dict:
+    """The report of one benchmark run; `thread_counts` None: 1..cores (at most 4);
+    bf16: facedge's bf16 storage, as facedge.Detector takes it (None: its default)."""
     models, notes = targets.resolve_models(model_names)
-    _check_models_load(models)
-    jobs, plan_notes = targets.plan_jobs(models, peers, yunet)
+    _check_models_load(models, bf16)
+    jobs, plan_notes = targets.plan_jobs(models, peers, yunet, bf16)
     notes += plan_notes
     allowed = timing.allowed_cores()
     if thread_counts is None:
@@ -143,6 +146,7 @@ def run_bench(model_names, thread_counts, peers, yunet, image_path, repeats=DEFA
         "settings": {"image": str(image_path), "repeats": repeats, "warmup": warmup, "batch": BATCH,
                      "threads": thread_counts, "cores_allowed": allowed, "score_threshold": defaults["score_threshold"],
                      "iou_threshold": defaults["iou_threshold"], "nms": "hard", "openmp_blocktime_ms": OPENMP_BLOCKTIME_MS,
+                     "bf16": defaults["bf16"] if bf16 is None else bf16,
                      "omp_wait_policy": {str(t): timing.wait_policy_for(t, allowed) for t in thread_counts},
                      "yunet": str(yunet) if yunet else None, "yunet_top_k": YUNET_TOP_K,
                      "onnxruntime": "intra_op_num_threads=N, inter_op_num_threads=1, sequential, all graph optimizations",

@@ -9,7 +9,9 @@ JSON (`facedge bench --json FILE`), schema "facedge-bench/1":
                  "threads": int, "input_size": [w, h], "median_ms": float,
                  "min_ms": float, "p90_ms": float, "fps": float (1000 / median_ms),
                  "stages_ms": {"preprocess", "inference", "postprocess": median ms or null},
-                 "repeats": int, "faces": int|null, "cores": [int], "omp_wait_policy": str} ],
+                 "repeats": int, "faces": int|null, "cores": [int], "omp_wait_policy": str,
+                 "float_storage": "fp32"|"fp16"|"bf16"|null (how facedge's ncnn stored the float
+                 blobs and weights: facedge and ncnn-bare rows; null for the peers)} ],
    "ratios": [ {"model", "precision", "threads", "versus", "versus_precision",
                 "facedge_ms", "versus_ms", "versus_over_facedge" (of medians),
                 "versus_over_facedge_min" (of minimums: steadier on a busy machine)} ],
@@ -38,7 +40,8 @@ RUNTIME_ORDER = ("facedge", "ncnn-bare", "ncnn-python", "onnxruntime", "opencv-d
 PEER_COLUMNS = ("ncnn-python", "onnxruntime", "opencv-dnn", "yunet")
 OVERHEAD_TARGET = 1.10
 CSV_FIELDS = ("model", "precision", "runtime", "threads", "input_size", "median_ms", "min_ms", "p90_ms", "fps",
-              "preprocess_ms", "inference_ms", "postprocess_ms", "repeats", "faces", "cores", "omp_wait_policy")
+              "preprocess_ms", "inference_ms", "postprocess_ms", "repeats", "faces", "cores", "omp_wait_policy",
+              "float_storage")
 
 
 def records_from(results, threads, cores, wait_policy) -> list:
@@ -52,7 +55,7 @@ def records_from(results, threads, cores, wait_policy) -> list:
             out.append({"model": model["name"], "precision": model["precision"], "runtime": row, "threads": threads,
                         "input_size": list(model["input_size"]), **summarize(samples),
                         "faces": None if row == "ncnn-bare" else result["faces"], "cores": list(cores),
-                        "omp_wait_policy": wait_policy})
+                        "omp_wait_policy": wait_policy, "float_storage": result["ready"].get("float_storage")})
     return out
 
 
@@ -100,7 +103,10 @@ def _table(header, rows) -> str:
 def _label(r, with_size=False):
     runtime = {"ncnn-bare": "ncnn bare inference"}.get(r["runtime"], r["runtime"])
     model = f"{r['model']} {r['input_size'][0]}x{r['input_size'][1]}" if with_size else r["model"]
-    return [model, r["precision"], runtime]
+    storage = r.get("float_storage")
+    # what ran where it is not the model's own precision (e.g. "fp32, bf16 storage")
+    precision = r["precision"] if storage in (None, "fp32") else f"{r['precision']}, {storage} storage"
+    return [model, precision, runtime]
 
 
 def _several_sizes(records):

@@ -127,10 +127,10 @@ def _peer_missing(peer):
     return None
 
 
-def plan_jobs(models, peers, yunet=None) -> tuple:
+def plan_jobs(models, peers, yunet=None, bf16=None) -> tuple:
     """(jobs, notes): facedge on every model, then each requested peer where it can run.
 
-    A job: {"runtime", "model": spec, "yunet"?}. onnxruntime and OpenCV DNN run the
+    A job: {"runtime", "model": spec, "yunet"?, "bf16"? (facedge's, as Detector takes it)}. onnxruntime and OpenCV DNN run the
     fp32 ONNX, once for all precisions of a model; YuNet runs once per input size."""
     jobs, notes, seen = [], [], set()
 
@@ -140,7 +140,7 @@ def plan_jobs(models, peers, yunet=None) -> tuple:
             jobs.append({"runtime": runtime, "model": model_spec, **extra})
 
     for m in models:
-        add("facedge", m.spec(), ("facedge", str(m.model_dir)))
+        add("facedge", m.spec(), ("facedge", str(m.model_dir)), bf16=bf16)
     missing = {p: _peer_missing(p) for p in peers}
     for p, why in missing.items():
         if why:

@@ -41,6 +41,7 @@ def serve(job, answer, read_line):
     for _ in range(job["warmup"]):
         runner.run(frame)
     answer({"ready": {"faces": runner.faces, "openmp": _openmp_library(),
+                      "float_storage": getattr(runner, "float_storage", None),
                       "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}})
     for line in iter(read_line, ""):
         request = json.loads(line)

@@ -21,6 +21,9 @@ def configure_parser(p):
     p.add_argument("--class-agnostic-nms", action="store_true",
                    help="multi-class models: one NMS across all classes (default: NMS within each class)")
     p.add_argument("--label", metavar="NAME,...", help="keep only faces of these classes (multi-class models)")
+    from facedge.runtime.detector import add_bf16_argument
+
+    add_bf16_argument(p)
 
 
 def _runtime_defaults() -> dict:
@@ -53,7 +56,7 @@ def run(args):
 
     detector = Detector(args.model, threads=args.threads, input_size=args.input_size, score_threshold=args.score_threshold,
                         iou_threshold=args.iou_threshold, top_k=args.top_k, nms=args.nms,
-                        class_agnostic_nms=args.class_agnostic_nms)
+                        class_agnostic_nms=args.class_agnostic_nms, bf16=args.bf16)
     keep = [detector.label_index(n) for n in args.label.split(",")] if args.label else None
     save_dir = Path(args.save) if args.save else None
     if save_dir:

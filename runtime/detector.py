@@ -47,11 +47,11 @@ def kernel_variants():
 
 def default_options() -> dict:
     """The C++ core's default detection options (facedge::DetectorOptions in
-    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms. The
+    cpp/include/facedge/detector.h): score_threshold, iou_threshold, top_k, nms, bf16. The
     one place these numbers live; every command and report reads them from here."""
     o = _require_core().DetectorOptions()
     return {"score_threshold": round(o.score_threshold, 6), "iou_threshold": round(o.iou_threshold, 6),
-            "top_k": o.top_k, "nms": o.nms}
+            "top_k": o.top_k, "nms": o.nms, "bf16": o.bf16}
 
 
 def _require_core():
@@ -135,10 +135,29 @@ def _threads(threads):
 
 
 RESIZE_FILTERS = ("auto", "bilinear", "area")
+BF16_MODES = {True: "on", False: "off", "on": "on", "off": "off", "auto": "auto"}
+
+
+def add_bf16_argument(parser):
+    """The `--bf16 on|off|auto` option every command that runs a Detector shares."""
+    try:
+        default = f"default {default_options()['bf16']}"
+    except ImportError:  # no built core: the help still works
+        default = "default: the runtime's"
+    parser.add_argument("--bf16", choices=("on", "off", "auto"), default=None,
+                        help="bfloat16 storage of the network's float blobs and weights (half the memory traffic, "
+                             f"fp32 arithmetic): on, off, or auto (on where the CPU has no fp16 storage: a Pi 4) ({default})")
+
+
+def _bf16_mode(bf16) -> str:
+    """The core's name for a `bf16` argument: True / False / 'on' / 'off' / 'auto'."""
+    if isinstance(bf16, (bool, str)) and bf16 in BF16_MODES:
+        return BF16_MODES[bf16]
+    raise FacedgeError(f"bf16 must be True, False, 'on', 'off' or 'auto' (None: the default), got {bf16!r}")
 
 
 def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
-             class_agnostic_nms, resize="auto"):
+             class_agnostic_nms, resize="auto", bf16=None):
     core = _require_core()
     o = core.DetectorOptions()  # the C++ defaults; None keeps them
     o.num_threads = _threads(threads)
@@ -153,6 +172,8 @@ def _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp
         raise FacedgeError(f"nms must be 'hard' or 'blend', got {nms!r}")
     o.nms = nms
     o.use_fp16 = bool(fp16)
+    if bf16 is not None:
+        o.bf16 = _bf16_mode(bf16)
     o.use_int8 = bool(int8)
     o.lightmode = bool(lightmode)
     o.openmp_blocktime_ms = int(_number(openmp_blocktime_ms, "openmp_blocktime_ms", numbers.Integral))
@@ -173,7 +194,7 @@ class Detector:
     """Detect faces with an ncnn model.
 
     Detector(model, threads=None, input_size=None, score_threshold=None, iou_threshold=None,
-             top_k=None, nms="hard", fp16=True, int8=True, lightmode=True, class_agnostic_nms=False,
+             top_k=None, nms="hard", fp16=True, bf16=None, int8=True, lightmode=True, class_agnostic_nms=False,
              resize="auto")
 
     model: a model directory (model.param, model.bin, facedge.json) or the name of a
@@ -184,6 +205,11 @@ class Detector:
     models (e.g. face / mask): each face gets its prior's best class; NMS runs per
     class unless class_agnostic_nms. resize: how frames are scaled to the input size:
     "auto" (area filtering above a 2x downscale, bilinear below), "bilinear", "area".
+    bf16: bfloat16 storage of the float blobs and weights (fp32 arithmetic, half the
+    memory traffic): True / "on", False / "off", or "auto" (on where the CPU has no
+    fp16 storage, i.e. ARM without armv8.2 fp16: a Pi 4); None: the core's default
+    (`default_options()["bf16"]`). Where fp16 storage runs (fp16=True on a Pi 5) it
+    wins, as in ncnn. `float_storage` says which storage runs.
 
     One Detector may be shared by any number of threads: their inferences run one at
     a time on the Detector's own inference thread, so it never keeps more than
@@ -192,7 +218,8 @@ class Detector:
     few Detectors a share of the cores."""
 
     def __init__(self, model, threads=None, input_size=None, score_threshold=None, iou_threshold=None, top_k=None, nms="hard",
-                 fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False, resize="auto"):
+                 fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False, resize="auto",
+                 bf16=None):
         core = _require_core()
         model_dir = resolve_model(model)
         info = read_model_info(model_dir)
@@ -211,7 +238,7 @@ class Detector:
         config.landmarks_blob = info.outputs.get("landmarks", "")
         config.num_classes = len(info.class_names) if info.class_names else 0
         options = _options(threads, input_size, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
-                           class_agnostic_nms, resize)
+                           class_agnostic_nms, resize, bf16)
         try:
             core_detector = core.Detector(_check_file(model_dir / PARAM_FILE, "ncnn .param"),
                                           _check_file(model_dir / BIN_FILE, "ncnn .bin"), config, options)
@@ -238,7 +265,7 @@ class Detector:
     @classmethod
     def from_ncnn(cls, param, bin, family, input_size=None, threads=None, score_threshold=None, iou_threshold=None, top_k=None,
                   nms="hard", fp16=True, int8=True, lightmode=True, openmp_blocktime_ms=20, class_agnostic_nms=False,
-                  resize="auto"):
+                  resize="auto", bf16=None):
         """Load bare ncnn files (e.g. the upstream ULFD models) with the family's
         default preprocessing and blob names. input_size: the model's size."""
         core = _require_core()
@@ -248,7 +275,7 @@ class Detector:
         if input_size is not None:
             config.input_width, config.input_height = _size(input_size, "input_size")
         options = _options(threads, None, score_threshold, iou_threshold, top_k, nms, fp16, int8, lightmode, openmp_blocktime_ms,
-                           class_agnostic_nms, resize)
+                           class_agnostic_nms, resize, bf16)
         self = cls.__new__(cls)
         self._init(core.Detector(_check_file(Path(param), "ncnn .param"), _check_file(Path(bin), "ncnn .bin"), config, options), None, None)
         return self
@@ -326,6 +353,18 @@ class Detector:
     def int8_layer_count(self) -> int:
         return self._core.int8_layer_count
 
+    @property
+    def float_storage(self) -> str:
+        """How ncnn stores the float blobs and weights here: 'fp32', 'fp16' or 'bf16'
+        (decided from fp16/bf16 and this CPU when the model loaded)."""
+        return self._core.float_storage
+
+    @property
+    def precision(self) -> str:
+        """What runs: the float storage, after 'int8 + ' when int8 layers run as int8."""
+        int8 = self.int8_layer_count and self._core.options.use_int8
+        return f"int8 + {self.float_storage}" if int8 else self.float_storage
+
     def __repr__(self):
         where = self.model_dir if self.model_dir else "bare ncnn files"
-        return f"Detector({self.family}, {self.input_size[0]}x{self.input_size[1]}, {where})"
+        return f"Detector({self.family}, {self.input_size[0]}x{self.input_size[1]}, {self.precision}, {where})"

@@ -11,7 +11,7 @@ from bench_fixtures import converted_rfb, make_model_dir, ulfd_output, ulfd_two_
 
 QUICK = ["--repeats", "3", "--warmup", "1"]
 RECORD_KEYS = {"model", "precision", "runtime", "threads", "input_size", "median_ms", "min_ms", "p90_ms", "fps",
-               "stages_ms", "repeats", "faces", "cores", "omp_wait_policy"}
+               "stages_ms", "repeats", "faces", "cores", "omp_wait_policy", "float_storage"}
 
 
 @pytest.fixture
@@ -61,6 +61,9 @@ def test_one_thread_against_every_peer_that_can_run(bench, ulfd_output, tmp_path
         assert r["cores"] == [report["settings"]["cores_allowed"][0]]
     faces = {r["runtime"]: r["faces"] for r in report["records"]}
     assert faces["ncnn-bare"] is None and faces["facedge"] > 0
+    storage = {r["runtime"]: r["float_storage"] for r in report["records"]}  # x86: no fp16 storage path
+    assert storage == {**{k: None for k in storage}, "facedge": "fp32", "ncnn-bare": "fp32"}
+    assert report["settings"]["bf16"] == "off"
     if "ncnn-python" in faces:
         assert faces["ncnn-python"] == faces["facedge"]  # the same model sees the same faces
     # the ONNX peers have no model.onnx here: skipped with a note, not a failure
@@ -176,3 +179,12 @@ def test_every_peer_on_a_converted_model(bench, converted_rfb, tmp_path):
     assert len(set(faces.values())) == 1, faces  # one model, one input: the same faces everywhere
     assert {x["versus"] for x in report["ratios"]} == {"ncnn-python", "onnxruntime", "opencv-dnn", "yunet"}
     assert not [n for n in report["notes"] if "skipped" in n]
+
+
+def test_bf16_storage_is_asked_for_and_reported(bench, ulfd_output, tmp_path):
+    proc = bench(ulfd_output, "--threads", "1", "--peers", "none", *QUICK, "--bf16", "on", "--json", tmp_path / "b.json")
+    assert proc.returncode == 0, proc.stderr
+    report = _report(tmp_path / "b.json")
+    assert [(r["runtime"], r["float_storage"]) for r in report["records"]] == [("facedge", "bf16"), ("ncnn-bare", "bf16")]
+    assert report["settings"]["bf16"] == "on"
+    assert "fp32, bf16 storage" in proc.stdout  # the table says what ran

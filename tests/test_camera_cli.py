@@ -175,3 +175,16 @@ def test_without_any_output_it_says_how_to_see_something(demo_video, tmp_path):
     proc = _fake_camera(["--source", video, "--max-frames", 2], tmp_path)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "no display and no output asked for" in stderr and "--serve 0.0.0.0:8000" in stderr
+
+
+def test_bf16_reaches_the_detector_and_is_announced(demo_video, reference_ultraface, tmp_path):
+    require_core()
+    video, _ = demo_video
+    model = reference_model_dir(tmp_path / "rfb320", *reference_ultraface["RFB-320"])
+    args = [sys.executable, "-m", "facedge", "camera", str(model), "--source", str(video), "--json", "--max-frames", "2",
+            "--threads", "1"]
+    on = subprocess.run(args + ["--bf16", "on"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert on.returncode == 0, on.stderr
+    assert re.search(r"detector input 320x240, bf16$", on.stderr, re.M), on.stderr
+    off = subprocess.run(args, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert re.search(r"detector input 320x240, fp32$", off.stderr, re.M), off.stderr

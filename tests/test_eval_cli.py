@@ -47,6 +47,8 @@ class FakeDetector:
     """Answers from the gt: every face (perfect), or faces jittered with false
     positives added and float32 values as the runtime returns them."""
 
+    precision = "fp32"  # what the runtime says ran
+
     def __init__(self, gt_by_image, options, noisy=False):
         self.gt, self.options, self.noisy = gt_by_image, options, noisy
         self.calls = []
@@ -117,12 +119,12 @@ def test_perfect_fake_detector_end_to_end(capsys, wider, model_dir, fake, tmp_pa
     assert report["images"] == 39 and report["images_in_split"] == 3226
     assert report["faces"] == 338 and report["faces_counted"] == {"easy": 62, "medium": 92, "hard": 217}
     assert report["detections"] == 338
-    assert report["model"] == {"path": str(model_dir), "family": "ultraface-rfb", "precision": "fp32"}
+    assert report["model"] == {"path": str(model_dir), "family": "ultraface-rfb", "precision": "fp32", "runs": "fp32"}
     # every option that decides AP, explicit: the model's own size by default
     assert report["inference"] == {"input_size": [320, 240], "max_side": None, "size_multiple": None,
                                    "score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750, "nms": "hard",
                                    "threads": report["inference"]["threads"], "labels": None,
-                                   "resize": "auto"}
+                                   "resize": "auto", "bf16": None}
     options = made[0].options
     assert (options.input_size, options.score_threshold, options.iou_threshold, options.top_k, options.nms) == ((320, 240), 0.02, 0.3, 750, "hard")
     assert [size for _, _, size in made[0].calls] == [None] * 39  # the fixed size is the detector's own
@@ -199,6 +201,7 @@ def test_text_report(capsys, wider, model_dir, fake):
     (["MODEL", "--score-threshold", "1.5"], r"--score-threshold: expected a value in \[0, 1\), got 1\.5"),
     (["MODEL", "--top-k", "0"], "--top-k: expected at least 1, got 0"),
     (["--predictions", "PREDS", "--score-threshold", "0.1"], "--score-threshold applies when running a model"),
+    (["--predictions", "PREDS", "--bf16", "on"], "--bf16 applies when running a model"),
 ])
 def test_bad_options_are_refused_before_any_work(capsys, model_dir, tmp_path, argv, message):
     # --wider names no folder at all: option errors come first
@@ -274,6 +277,11 @@ def test_real_ultraface_model(capsys, wider, reference_ultraface, tmp_path):
     assert report["detections"] > 338 // 2
     again = run_json(capsys, "--predictions", saved, "--wider", wider)
     assert [again[s] for s in SETTINGS] == aps
+    assert report["model"]["runs"] == "fp32" and report["inference"]["bf16"] is None
+    # bf16 storage: recorded, and AP within bf16's reach (measured here on x86: -0.0003 / -0.0015 / -0.0079)
+    bf16 = run_json(capsys, model, "--wider", wider, "--score-threshold", "0.1", "--bf16", "on")
+    assert bf16["model"]["runs"] == "bf16" and bf16["inference"]["bf16"] == "on"
+    assert [bf16[s] for s in SETTINGS] == pytest.approx(aps, abs=0.015)  # other x86 kernels sum in other orders
 
 
 def test_resized_images_do_not_match_the_gt(capsys, wider, model_dir, fake, tmp_path):

@@ -2,7 +2,7 @@
 of predictions in the official submission layout, under the standard protocol.
 
     facedge eval MODEL --wider ROOT [--input-size WxH | --max-side N] [--score-threshold 0.02]
-                 [--iou 0.3] [--top-k 750] [--save-predictions DIR] [--plot PR.png] [--json]
+                 [--iou 0.3] [--top-k 750] [--bf16 on|off|auto] [--save-predictions DIR] [--plot PR.png] [--json]
     facedge eval --predictions DIR --wider ROOT [--plot PR.png] [--json]
 
 A model is run on every val image present under ROOT/WIDER_val/images; a
@@ -19,6 +19,7 @@ from facedge.base.errors import FacedgeError
 from facedge.base.model_dir import read_model_info, resolve_model
 from facedge.base.sizes import parse_size
 from facedge.runtime.cores import default_threads
+from facedge.runtime.detector import add_bf16_argument
 from facedge.bench.wider.report import format_report, plot_title
 from facedge.bench.wider.run import (DEFAULT_IOU, DEFAULT_NMS, DEFAULT_SCORE_THRESHOLD, DEFAULT_TOP_K, SIZE_MULTIPLE,
                                      InferenceOptions, evaluate_model, evaluate_predictions)
@@ -51,6 +52,7 @@ def configure_parser(p):
     p.add_argument("--save-predictions", metavar="DIR", help="also write the model's predictions in the submission layout")
     p.add_argument("--plot", metavar="PNG", help="draw the three precision-recall curves to this PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_bf16_argument(p)
 
 
 def run(args) -> int:
@@ -85,6 +87,7 @@ def _reject_model_options(args):
                         ("--score-threshold", args.score_threshold), ("--iou", args.iou),
                         ("--top-k", args.top_k), ("--nms", args.nms), ("--threads", args.threads),
                         ("--label", getattr(args, "label", None)), ("--resize", getattr(args, "resize", None)),
+                        ("--bf16", getattr(args, "bf16", None)),
                         ("--save-predictions", args.save_predictions)):
         if value is not None:
             raise FacedgeError(f"{flag} applies when running a model; --predictions {args.predictions} is evaluated as written")
@@ -114,7 +117,7 @@ def inference_options(args, model_input_size) -> InferenceOptions:
     labels = [n.strip() for n in label.split(",")] if label else None
     return InferenceOptions(input_size=input_size, max_side=args.max_side, score_threshold=score,
                             iou_threshold=iou, top_k=top_k, nms=args.nms or DEFAULT_NMS, threads=threads, labels=labels,
-                            resize=getattr(args, "resize", None) or "auto")
+                            resize=getattr(args, "resize", None) or "auto", bf16=getattr(args, "bf16", None))
 
 
 

@@ -34,8 +34,10 @@ def make_report(result, val, source, options):
 
 
 def format_report(report, options):
-    source = f"model {report['model']['path']} ({report['model']['family']}, {report['model']['precision']})" \
-        if report["model"] else f"predictions {report['predictions']}"
+    model = report["model"]
+    runs = f"; runs {model['runs']}" if model and model.get("runs") not in (None, model["precision"]) else ""
+    source = f"model {model['path']} ({model['family']}, {model['precision']}{runs})" \
+        if model else f"predictions {report['predictions']}"
     lines = [f"WIDER FACE val: {report['images']} of {report['images_in_split']} images, "
              f"{report['faces']} annotated faces, {report['detections']} detections",
              source]
@@ -53,7 +55,8 @@ def plot_title(report, options):
     if model:
         path = Path(model["path"])
         name = f"{path.parent.name}/{path.name}" if path.name in ("fp32", "fp16", "int8") else path.name
-        source = f"{name} ({model['family']}, {model['precision']})"
+        runs = f"; runs {model['runs']}" if model.get("runs") not in (None, model["precision"]) else ""
+        source = f"{name} ({model['family']}, {model['precision']}{runs})"
     else:
         source = f"predictions {Path(report['predictions']).name}"
     detail = options.describe() if options else "as saved"

@@ -38,13 +38,14 @@ class InferenceOptions:
     threads: int
     labels: list | None = None  # class names kept; None: all
     resize: str = "auto"
+    bf16: str | None = None  # "on" / "off" / "auto"; None: the runtime's default
 
     def to_json(self):
         return {"input_size": list(self.input_size) if self.input_size else None, "max_side": self.max_side,
                 "size_multiple": SIZE_MULTIPLE if self.max_side else None,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
                 "top_k": self.top_k, "nms": self.nms, "threads": self.threads, "labels": self.labels,
-                "resize": self.resize}
+                "resize": self.resize, "bf16": self.bf16}
 
     def describe(self):
         size = f"input {self.input_size[0]}x{self.input_size[1]}" if self.input_size else \
@@ -68,7 +69,7 @@ def open_detector(model_dir, options: InferenceOptions):
 
         detector = Detector(str(model_dir), threads=options.threads, input_size=options.input_size,
                             score_threshold=options.score_threshold, iou_threshold=options.iou_threshold,
-                            top_k=options.top_k, nms=options.nms, resize=options.resize)
+                            top_k=options.top_k, nms=options.nms, resize=options.resize, bf16=options.bf16)
     except ImportError as e:  # a source tree without the compiled core
         raise FacedgeError(f"the facedge runtime is not available ({e}); "
                            "evaluate saved predictions with --predictions DIR instead") from None
@@ -142,7 +143,8 @@ def evaluate_model(wider_root, model_dir, options: InferenceOptions, save_predic
     result = evaluate(images, rows)
     if save_predictions:
         write_predictions(save_predictions, ((im.event, im.name, t) for im, t in zip(images, texts)))
-    source = {"model": {"path": str(model_dir), "family": info.family, "precision": info.precision},
+    source = {"model": {"path": str(model_dir), "family": info.family, "precision": info.precision,
+                        "runs": getattr(detector, "precision", None)},  # "bf16", "int8 + fp32": what ncnn ran
               "predictions": None}
     return make_report(result, val, source, options), result
 

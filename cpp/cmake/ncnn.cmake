@@ -44,7 +44,7 @@ set(_ncnn_options
   -DNCNN_BUILD_TOOLS=OFF -DNCNN_BUILD_BENCHMARK=OFF -DNCNN_BUILD_EXAMPLES=OFF
   -DNCNN_BUILD_TESTS=OFF -DNCNN_PYTHON=OFF -DNCNN_C_API=OFF
   -DNCNN_PIXEL_DRAWING=OFF -DNCNN_PIXEL_AFFINE=OFF -DNCNN_PIXEL_ROTATE=ON
-  -DNCNN_INT8=ON -DNCNN_BF16=OFF -DNCNN_DISABLE_RTTI=OFF -DNCNN_DISABLE_EXCEPTION=OFF
+  -DNCNN_INT8=ON -DNCNN_BF16=ON -DNCNN_DISABLE_RTTI=OFF -DNCNN_DISABLE_EXCEPTION=OFF
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
   # Runtime dispatch between every x86 variant a face model's layers can use: SSE2,
@@ -52,8 +52,13 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
   # AVX-512 and AVX-512 VNNI, as the stock ncnn wheel does. Converting, calibrating
   # and benchmarking happen on such x86 machines; without the AVX-512 and VNNI
   # kernels facedge ran slower there than the stock wheel and int8 gained nothing.
-  # Left out: bf16 (NCNN_BF16 is off, so the AVX-512 BF16 / AVX-NE-CONVERT kernels
-  # would never run), AVX-512 FP16 (no kernel for these layers), and AMD's
+  # bf16 storage (NCNN_BF16, above) is built so that `bf16=True` runs, and is tested, on
+  # a laptop too: its plain SSE/AVX bf16 paths round float -> bf16 as ncnn's NEON ones
+  # do (+0x8000, ties away) and compute in fp32. Close to a Pi 4's bf16, not equal: x86
+  # has no bf16 depthwise convolution (it runs fp32 there). Left out: the AVX-512 BF16
+  # and AVX-NE-CONVERT variants (their dot products and round-to-nearest-even move
+  # further from the Pi's arithmetic, no Pi has them, and each is one more compile of
+  # every bf16 layer), AVX-512 FP16 (no kernel for these layers), and AMD's
   # discontinued FMA4/XOP.
   list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_AVX512=ON -DNCNN_AVX512VNNI=ON
        -DNCNN_AVXVNNI=ON -DNCNN_AVX512BF16=OFF -DNCNN_AVX512FP16=OFF
@@ -61,8 +66,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   # Raspberry Pi 4 and 5 from one binary: armv8.0 kernels as the baseline (Cortex-A72),
   # the armv8.2 fp16 and dot-product variants chosen at run time from HWCAP on a Pi 5
-  # (Cortex-A76). fp16fml, bf16, i8mm and SVE: no Pi has them, and each variant costs
-  # build time.
+  # (Cortex-A76). bf16 storage (NCNN_BF16) is in the baseline: plain NEON converts
+  # (shifts), so an armv8.0 Pi 4, which has no fp16 storage kernels, halves the bytes its
+  # blobs and weights move through DRAM (`bf16=True`). Where a Pi 5 has fp16 storage,
+  # ncnn prefers that. fp16fml, the armv8.4 bf16 dot-product instructions, i8mm and
+  # SVE: no Pi has them, and each variant costs build time.
   list(APPEND _ncnn_options -DNCNN_RUNTIME_CPU=ON -DNCNN_ARM82=ON -DNCNN_ARM82DOT=ON
        -DNCNN_ARM82FP16FML=OFF -DNCNN_ARM84BF16=OFF -DNCNN_ARM84I8MM=OFF -DNCNN_ARM86SVE=OFF
        -DNCNN_ARM86SVE2=OFF -DNCNN_ARM86SVEBF16=OFF -DNCNN_ARM86SVEI8MM=OFF -DNCNN_ARM86SVEF32MM=OFF)

@@ -261,6 +261,13 @@ PYBIND11_MODULE(_core, m)
                           else throw Error("resize must be 'auto', 'bilinear' or 'area', got '" + v + "'");
                       })
         .def_readwrite("use_fp16", &DetectorOptions::use_fp16)
+        .def_property("bf16", [](const DetectorOptions& o) { return o.bf16 == Bf16Mode::On ? "on" : o.bf16 == Bf16Mode::Auto ? "auto" : "off"; },
+                      [](DetectorOptions& o, const std::string& v) {
+                          if (v == "on") o.bf16 = Bf16Mode::On;
+                          else if (v == "off") o.bf16 = Bf16Mode::Off;
+                          else if (v == "auto") o.bf16 = Bf16Mode::Auto;
+                          else throw Error("bf16 must be 'on', 'off' or 'auto', got '" + v + "'");
+                      })
         .def_readwrite("use_int8", &DetectorOptions::use_int8)
         .def_readwrite("lightmode", &DetectorOptions::lightmode)
         .def_readwrite("openmp_blocktime_ms", &DetectorOptions::openmp_blocktime_ms);
@@ -356,6 +363,7 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("options", [](const Detector& d) { return d.options(); })
         .def_property_readonly("layer_types", [](const Detector& d) { return d.layer_types(); })
         .def_property_readonly("int8_layer_count", &Detector::int8_layer_count)
+        .def_property_readonly("float_storage", [](const Detector& d) { return float_storage_name(d.float_storage()); })
         .def_property_readonly("num_score_columns", &Detector::num_score_columns);
 
     m.def("build_info", [] {
@@ -374,6 +382,7 @@ PYBIND11_MODULE(_core, m)
             kernels.append(e);
         }
         d["kernels"] = kernels;
+        d["bf16"] = ncnn_has_bf16(); // ncnn built with NCNN_BF16 (bf16 storage kernels)
         return d;
     });
     m.def("ncnn_layers", &ncnn_layers, py::arg("param_text"), py::arg("param_name"), py::arg("bin") = py::none(), py::arg("bin_name") = "");

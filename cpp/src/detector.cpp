@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "facedge/error.h"
@@ -12,7 +13,9 @@
 #include "facedge/preprocess.h"
 
 #include "allocator.h"
+#include "blob.h"
 #include "datareader.h"
+#include "layer.h"
 #include "net.h"
 
 namespace facedge {
@@ -94,6 +97,38 @@ const float* mat_rows(const ncnn::Mat& m, int rows, int cols, const std::string&
     return (const float*)m.data;
 }
 
+// With bf16 storage every layer's output is bf16, the network's outputs too: scores
+// would come in steps of 2^-8 near 1, and many faces would tie at 0.996 or 1.0 (NMS
+// and WIDER's ranking then order them arbitrarily). The layers between the last
+// weighted layers and the outputs (softmax, sigmoid, concat, reshape, ...) work on a
+// few thousand values per frame: they are told to take fp32 input, so ncnn casts the
+// bf16 logits up before them (net.cpp convert_layout) and they compute and give fp32.
+void keep_output_tail_fp32(ncnn::Net& net, std::initializer_list<std::string> outputs)
+{
+    static const std::set<std::string> tail_types = {"Softmax", "Sigmoid", "Concat", "Reshape", "Permute", "Flatten",
+                                                     "BinaryOp", "UnaryOp", "Eltwise", "Exp", "Power", "Noop",
+                                                     "Crop", "Squeeze", "ExpandDims"};
+    const std::vector<ncnn::Blob>& blobs = net.blobs();
+    std::vector<ncnn::Layer*>& layers = net.mutable_layers();
+    std::vector<int> todo;
+    for (const std::string& name : outputs)
+        for (size_t b = 0; b < blobs.size(); b++)
+            if (!name.empty() && blobs[b].name == name)
+                todo.push_back((int)b);
+    std::set<int> seen;
+    while (!todo.empty())
+    {
+        const int b = todo.back();
+        todo.pop_back();
+        const int producer = blobs[b].producer;
+        if (producer < 0 || !seen.insert(producer).second || !tail_types.count(layers[producer]->type))
+            continue;
+        layers[producer]->support_bf16_storage = false;
+        for (int bottom : layers[producer]->bottoms)
+            todo.push_back(bottom);
+    }
+}
+
 } // namespace
 
 // The output tensors of one inference, held (not copied) until decoded. `scores`
@@ -170,13 +205,19 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     opt.use_fp16_storage = options_.use_fp16;
     opt.use_fp16_packed = options_.use_fp16;
     opt.use_fp16_arithmetic = options_.use_fp16;
-    opt.use_bf16_storage = false;
+    // bf16 asked of ncnn only where it is what runs: beside fp16 storage on an fp16 CPU,
+    // a layer with bf16 kernels but none for fp16 would take bf16 blobs (net.cpp's
+    // convert_layout) between fp16 ones, so one storage runs throughout instead.
+    float_storage_ = float_storage_for(options_.use_fp16, options_.bf16);
+    opt.use_bf16_storage = float_storage_ == FloatStorage::Bf16;
     opt.use_int8_inference = options_.use_int8;
     opt.openmp_blocktime = options_.openmp_blocktime_ms;
     opt.use_vulkan_compute = false;
 
     if (net_->load_param_mem(param_text.c_str()) != 0)
         throw Error(param_path + ": ncnn rejected the .param (see ncnn's message above)");
+    if (float_storage_ == FloatStorage::Bf16)
+        keep_output_tail_fp32(*net_, {config_.scores_blob, config_.boxes_blob, config_.landmarks_blob});
     BoundedMemoryReader reader(bin_data_.data(), bin_data_.size());
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");

@@ -80,6 +80,25 @@ void prefetch_rows(const resample::Plan& plan, const ImageView& image, int y)
 #endif
 }
 
+// One load from every 4 KB page of the frame before the rows are read. A frame from
+// memory costs a page walk per page (577 on a 1024x768 BGR frame, a row every 3 KB;
+// nested walks in a virtual machine); read in order, each walk stalls the row that
+// needs it, while these independent loads let the walks overlap and leave the
+// translations in the second-level TLB (on a 1024x768 frame here: preprocessing 0.29
+// instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). x86 only, like
+// prefetch_rows.
+void touch_pages(const ImageView& image)
+{
+#if defined(__x86_64__)
+    const size_t bytes = (size_t)(image.height - 1) * image.stride + (size_t)image.width * channels_of(image.format);
+    const volatile uint8_t* data = image.data;
+    for (size_t i = 0; i < bytes; i += 4096)
+        (void)data[i];
+#else
+    (void)image;
+#endif
+}
+
 void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
                         int height, ResizeFilter filter, ncnn::Mat& out)
 {
@@ -87,6 +106,7 @@ void resample_normalize(const ImageView& image, int channels, const int pick[3],
     thread_local std::vector<int16_t> scratch;
     if (scratch.size() < plan.scratch_values)
         scratch.assign(plan.scratch_values, 0); // zeros past the row: the padding taps read them (at weight 0)
+    touch_pages(image);
     for (int y = 0; y < height; y++)
     {
         float* dst[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,

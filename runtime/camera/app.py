@@ -20,12 +20,13 @@ DEFAULT_THREADS = default_threads(reserve=1)
 def run_camera(model=DEFAULT_MODEL, source=None, size=None, threads=DEFAULT_THREADS, input_size=None,
                score_threshold=None, serve=None, token=None, no_auth=False, max_clients=None, json_lines=False,
                record=None, window=True, realtime=None, loop=False, max_frames=None, duration=None,
-               detector=None) -> int:
+               detector=None, bf16=None) -> int:
     """`detector` replaces the one made from `model` (tests pass a stand-in); its
     `input_size` is the size picamera2's small stream is made. score_threshold None:
     the runtime's default. `serve`: "[HOST:]PORT"; `token`, `no_auth`, `max_clients`
     as --token, --no-auth, --max-clients. `realtime`: play a file at its frame rate
-    (None: when someone watches); `loop`: start a file again at its end."""
+    (None: when someone watches); `loop`: start a file again at its end. `bf16`: the
+    detector's bf16 storage, as facedge.Detector takes it (None: its default)."""
     from facedge.runtime.camera.pipeline import _log_stderr as log
     from facedge.runtime.camera.pipeline import run_pipeline
     from facedge.runtime.camera.sources import make_source
@@ -38,7 +39,7 @@ def run_camera(model=DEFAULT_MODEL, source=None, size=None, threads=DEFAULT_THRE
             import facedge
 
             detector = facedge.Detector(model, threads=threads, input_size=input_size,
-                                        score_threshold=score_threshold)
+                                        score_threshold=score_threshold, bf16=bf16)
         input_size = tuple(input_size or detector.input_size)
         source = make_source(source, lores_size=input_size, size=size)
         outputs = []
@@ -46,7 +47,8 @@ def run_camera(model=DEFAULT_MODEL, source=None, size=None, threads=DEFAULT_THRE
             outputs = _open_outputs(source, log, serving=serving, json_lines=json_lines, record=record,
                                     window=window)
             log(f"{source.name}: {_play_options(source, outputs, realtime, loop, log)}, "
-                f"detector input {input_size[0]}x{input_size[1]}")
+                f"detector input {input_size[0]}x{input_size[1]}"
+                + (f", {detector.precision}" if hasattr(detector, "precision") else ""))
             _announce_server(source, outputs)
         except BaseException:
             source.close()

@@ -76,6 +76,9 @@ def configure_parser(p):
     p.add_argument("--no-window", action="store_true", help="no window even when a display exists")
     p.add_argument("--max-frames", type=_positive(int), default=None, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=_positive(float), default=None, metavar="S", help="stop after S seconds")
+    from facedge.runtime.detector import add_bf16_argument
+
+    add_bf16_argument(p)
 
 
 def run(args, detector=None):
@@ -86,4 +89,4 @@ def run(args, detector=None):
                       score_threshold=args.score_threshold, serve=args.serve, token=args.token, no_auth=args.no_auth,
                       max_clients=args.max_clients, json_lines=args.json, record=args.record,
                       window=not args.no_window, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames,
-                      duration=args.duration, detector=detector)
+                      duration=args.duration, detector=detector, bf16=args.bf16)

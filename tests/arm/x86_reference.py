@@ -2,7 +2,8 @@
 
 `python x86_reference.py OUT.npz` (with the x86 facedge importable and FACEDGE_SHARED
 set) writes, for each reference model and each of the first IMAGE_COUNT demo images,
-the raw network outputs and the final detections (fp32 inference). test_arm_parity.py
+the raw network outputs and the final detections (fp32 inference, and bf16 storage
+under `bf16/`). test_arm_parity.py
 reads the file inside the arm64 rootfs. Also imported there for the shared constants.
 """
 
@@ -35,7 +36,11 @@ def image_paths():
 
 
 def make_detector(name, **options):
+    """The reference model at the reference settings; bf16 off unless asked for, so a
+    change of the runtime's default does not turn the fp32 comparisons into bf16 ones."""
     import facedge
+
+    options.setdefault("bf16", False)
 
     param, bin_ = model_files(name)
     return facedge.Detector.from_ncnn(param, bin_, family=MODELS[name], input_size=INPUT_SIZE,
@@ -51,21 +56,23 @@ def main(out_path):
         pixels = np.ascontiguousarray(cv2.imread(str(path))).tobytes()
         arrays[f"image/{path.name}/sha256"] = np.array(hashlib.sha256(pixels).hexdigest())
     for name in MODELS:
-        det = make_detector(name, fp16=False)
-        for path in image_paths():
-            image = cv2.imread(str(path))
-            raw = det.infer(image)
-            res = det.detect(image)
-            key = f"{name}/{path.name}"
-            arrays[f"{key}/raw_scores"] = raw["scores"]
-            arrays[f"{key}/raw_boxes"] = raw["boxes"]
-            arrays[f"{key}/boxes"] = res.boxes
-            arrays[f"{key}/scores"] = res.scores
+        for storage in ("fp32", "bf16"):
+            det = make_detector(name, fp16=False, bf16=storage == "bf16")
+            assert det.float_storage == storage, (name, storage, det.float_storage)
+            for path in image_paths():
+                image = cv2.imread(str(path))
+                raw = det.infer(image)
+                res = det.detect(image)
+                key = f"{name}/{path.name}" + ("/bf16" if storage == "bf16" else "")
+                arrays[f"{key}/raw_scores"] = raw["scores"]
+                arrays[f"{key}/raw_boxes"] = raw["boxes"]
+                arrays[f"{key}/boxes"] = res.boxes
+                arrays[f"{key}/scores"] = res.scores
     out = Path(out_path)
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".npz", delete=False) as tmp:
         np.savez(tmp, **arrays)
     os.replace(tmp.name, out)
-    faces = sum(len(v) for k, v in arrays.items() if k.endswith("/scores") and "/raw_" not in k)
+    faces = sum(len(v) for k, v in arrays.items() if k.endswith("/scores") and "/raw_" not in k and "/bf16/" not in k)
     print(f"x86 reference: {len(MODELS)} models x {IMAGE_COUNT} images, {faces} faces -> {out}")
 
 

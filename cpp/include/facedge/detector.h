@@ -9,6 +9,7 @@
 
 #include "facedge/decode.h"
 #include "facedge/family.h"
+#include "facedge/float_storage.h"
 #include "facedge/image.h"
 #include "facedge/inference_thread.h"
 #include "facedge/model_check.h"
@@ -41,6 +42,10 @@ struct DetectorOptions
     // large downscales (Auto), or always bilinear / always area.
     ResizeFilter resize = ResizeFilter::Auto;
     bool use_fp16 = true;  // fp16 storage/packing (and arithmetic where the CPU has it)
+    // bfloat16 storage of float blobs and weights, fp32 arithmetic (float_storage.h).
+    // Where fp16 storage runs (use_fp16 on an armv8.2 CPU such as a Pi 5's) ncnn
+    // prefers it, and bf16 is not asked for; Detector::float_storage() says which runs.
+    Bf16Mode bf16 = Bf16Mode::Off;
     bool use_int8 = true;  // run int8 layers of an int8 model as int8 (else float)
     bool lightmode = true; // free intermediate blobs as soon as they are consumed
     // Spin time of idle OpenMP threads before they sleep. Only LLVM's OpenMP honours
@@ -140,6 +145,9 @@ public:
     const std::vector<std::string>& layer_types() const { return layer_types_; }
     const std::vector<std::string>& blob_names() const { return model_check_.blob_names; }
     int int8_layer_count() const { return int8_layer_count_; }
+    // How ncnn stores this network's float blobs and weights on this CPU (the int8
+    // layers of an int8 model aside): decided from the options when the model loads.
+    FloatStorage float_storage() const { return float_storage_; }
     // Columns of the scores output: background + face classes.
     int num_score_columns() const { return num_score_columns_; }
 
@@ -169,6 +177,7 @@ private:
     ModelCheckResult model_check_;
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
+    FloatStorage float_storage_ = FloatStorage::Fp32;
     int num_score_columns_ = 0;
     std::unique_ptr<InferenceThread> inference_thread_;
     mutable std::mutex priors_mutex_;
