@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facedge.base.boxes import iou_matrix
+from facedge.calibration.localisation import match_credit
 
 AGREEMENT_IOU = 0.5  # a face found by both: boxes overlapping at least this much
 
@@ -16,6 +17,9 @@ AGREEMENT_IOU = 0.5  # a face found by both: boxes overlapping at least this muc
 # between IGNORE_SCORE and FACE_SCORE are borderline (like WIDER's ignore boxes), an
 # int8 detection on one is neither right nor wrong. Low enough to cover the small,
 # low-score faces WIDER Hard ranks, where a threshold of 0.6 would see none of them.
+# An int8 box on an fp32 face counts as the share of that face's plausible WIDER labels
+# it still matches (localisation.py): WIDER judges boxes against labels the fp32 box only
+# approximates, so a move of a few pixels can lose a face there.
 FACE_SCORE = 0.1
 IGNORE_SCORE = 0.03
 # A model whose every anchor scores at least some floor (slim-320's softmax gives its
@@ -98,13 +102,18 @@ class Agreement:
                 "mean_iou_matched": round(self.iou_sum / m, 4), "mean_abs_score_diff_matched": round(self.score_diff_sum / m, 4)}
 
 
-def ranked_agreement(refs, gots, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE) -> float:
+def ranked_agreement(refs, gots, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE, localise=True) -> float:
     """AP of the int8 detections `gots` (every score, as WIDER ranks them) against the
     fp32 detections `refs` of the same images taken as the ground truth: 1.0 when the
-    int8 model ranks a detection on every fp32 face above every detection fp32 did not
-    make. Its shortfall is the AP an int8 model loses relative to fp32, measured on as
-    many faces as the calibration images hold instead of WIDER val's few labelled ones.
-    face_score / ignore_score: see FACE_SCORE, IGNORE_SCORE and ranked_thresholds."""
+    int8 model ranks a detection on every fp32 face, at the fp32 box, above every
+    detection fp32 did not make. Its shortfall is the AP an int8 model loses relative
+    to fp32, measured on as many faces as the calibration images hold instead of WIDER
+    val's few labelled ones. An int8 box on an fp32 face (IoU >= AGREEMENT_IOU) counts
+    as the share of that face's plausible WIDER labels it still matches
+    (localisation.match_credit; localise=False: wholly), so a box that moved is priced
+    as WIDER's IoU threshold would price it, where matching the fp32 box at 0.5 does not
+    see a move of a few pixels. face_score / ignore_score: see FACE_SCORE, IGNORE_SCORE
+    and ranked_thresholds."""
     from facedge.bench.wider.ap import voc_ap
 
     scores, hits, faces = [], [], 0
@@ -120,25 +129,33 @@ def ranked_agreement(refs, gots, face_score=FACE_SCORE, ignore_score=IGNORE_SCOR
         if len(got_scores) == 0:
             continue
         order = np.argsort(-got_scores, kind="stable")
-        iou = iou_matrix(np.asarray(got.boxes, np.float64).reshape(-1, 4)[order], ref_boxes)
+        got_boxes = np.asarray(got.boxes, np.float64).reshape(-1, 4)[order]
+        iou = iou_matrix(got_boxes, ref_boxes)
         on_face = (iou[:, face] >= AGREEMENT_IOU).any(axis=1) if face.any() else np.zeros(len(order), dtype=bool)
         on_borderline = (iou[:, borderline] >= AGREEMENT_IOU).any(axis=1) if borderline.any() else np.zeros(len(order), dtype=bool)
-        hit = np.zeros(len(order), dtype=bool)
+        hit = np.zeros(len(order))
         counted = ~on_face & ~on_borderline  # far from every fp32 face: a false detection
         found = np.zeros(len(ref_scores), dtype=bool)
+        pairs = []
         for k in np.flatnonzero(on_face):  # greedy in score order, as WIDER matches
             cand = np.where(face & ~found, iou[k], -1.0)
             i = int(np.argmax(cand))
             if cand[i] >= AGREEMENT_IOU:
-                found[i] = hit[k] = counted[k] = True
+                found[i] = counted[k] = True
+                pairs.append((k, i))
             else:
                 counted[k] = not on_borderline[k]  # a second box on a found face, unless borderline
+        if pairs:
+            # a hit counts as much as WIDER would still count it (localisation.py): the
+            # rest of it is a false detection, as a box WIDER no longer matches is
+            k, i = np.array(pairs).T
+            hit[k] = match_credit(ref_boxes[i], got_boxes[k]) if localise else 1.0
         scores.append(got_scores[order][counted])
         hits.append(hit[counted])
     if faces == 0:
         return 1.0
     scores = np.concatenate(scores) if scores else np.zeros(0)
-    hits = np.concatenate(hits).astype(np.float64) if hits else np.zeros(0)
+    hits = np.concatenate(hits) if hits else np.zeros(0)
     order = np.argsort(-scores, kind="stable")
     tp, fp = np.cumsum(hits[order]), np.cumsum(1.0 - hits[order])
     return voc_ap(tp / faces, tp / np.maximum(tp + fp, 1.0))

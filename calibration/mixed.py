@@ -8,7 +8,9 @@ over a few calibration images. It ranks the layers; it is cheap and continuous.
 `--keep-fp32 auto` then leaves the fewest layers in float, in the order below, for
 the int8 model to lose at most `max_ap_loss` of ranked agreement with the fp32 model
 on the calibration images (compare.ranked_agreement: WIDER's AP with fp32's own
-detections as the ground truth), or half the layers if that is not enough. The
+detections as the ground truth, each int8 box priced by how likely it still matches
+the labels WIDER would judge its fp32 box against), or half the layers if that is not
+enough. The
 criterion is in the unit of the accuracy promise (AP) and is measured on thousands of
 faces: the 39 labelled WIDER val images here hold 62 Easy faces, so their AP moves by
 about 0.015 for one face ranked differently and cannot choose layers (measured on

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedge.calibration import evaluate, mixed
+from facedge.calibration import evaluate, localisation, mixed
 from facedge.calibration.equalize import equalize as equalize_ranges
 from facedge.calibration.graph import fuse_activations, quantizable_layers
 from facedge.calibration.images import find_calibration_set, read_image
@@ -276,6 +276,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
                                                              "ap_loss": round(choice.loss, 6), "order": order,
                                                              "face_score": round(thresholds[0], 4),
                                                              "ignore_score": round(thresholds[1], 4),
+                                                             "localisation_sigma": localisation.SIGMA,
                                                              "float_layers": choice.kept, "steps": choice.steps},
             "graph": {"fused_activations": len(graph_notes["fused_activations"]),
                       "requantized_layers": len(graph_notes["requantized"])},

@@ -91,7 +91,9 @@ def markdown(r: dict) -> str:
                      f"calibration images: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
                      "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"])
                      + (f" (fp32 detections scoring >= {mp['face_score']} are the faces, {mp['ignore_score']} .. "
-                        f"{mp['face_score']} borderline)" if "face_score" in mp else ""))
+                        f"{mp['face_score']} borderline)" if "face_score" in mp else "")
+                     + (f"; an int8 box counts as the share of its fp32 box's plausible WIDER labels it matches "
+                        f"(label spread {mp['localisation_sigma']})" if mp.get("localisation_sigma") else ""))
     lines += _target_section(r.get("target"))
     a = r["agreement"]
     lines += ["", "### fp32 vs int8 on the calibration images", "",
