@@ -235,7 +235,7 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     blank.fill(0.f);
     NetOutputs probe;
     Timings unused;
-    run_network(blank, w, h, probe, unused);
+    run_network(nullptr, w, h, blank, probe, unused);
     num_score_columns_ = probe.view.num_classes;
     if (config_.num_classes && config_.num_classes + 1 != num_score_columns_)
         throw Error(param_path + ": the scores output '" + config_.scores_blob + "' has " + std::to_string(num_score_columns_)
@@ -245,9 +245,9 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
 
 Detector::~Detector() = default;
 
-void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const
+void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in, int threads) const
 {
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize, threads);
     int nw = 0, nh = 0;
     network_size(family_, w, h, nw, nh);
     pad_bottom_right(in, nw, nh, config_.mean, config_.norm, input_allocator_.get());
@@ -308,17 +308,46 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
     return slot;
 }
 
-void Detector::run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const
+void Detector::on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
+                                   const std::function<void(const ncnn::Mat&)>& network) const
+{
+    priors_for(w, h); // the shape check at this size, before any work
+    if (image && options_.num_threads > 1 && inference_thread_->idle())
+    {
+        // Nobody waits for the inference thread (one caller: a camera loop, a
+        // benchmark): the preprocessing joins the inference job and runs on the
+        // Detector's OpenMP team, split by output rows, instead of on the caller's
+        // thread alone while the team sleeps.
+        inference_thread_->run([&] {
+            const auto t0 = Clock::now();
+            prepare_input(*image, w, h, in, options_.num_threads);
+            timings.preprocess_ms = ms_since(t0);
+            network(in);
+        });
+        return;
+    }
+    if (image)
+    {
+        // Other callers' inferences are running or queued: preprocess here, on the
+        // caller's thread, concurrently with them (the team is busy anyway).
+        const auto t0 = Clock::now();
+        prepare_input(*image, w, h, in, 1);
+        timings.preprocess_ms = ms_since(t0);
+    }
+    inference_thread_->run([&] { network(in); });
+}
+
+void Detector::run_network(const ImageView* image, int w, int h, ncnn::Mat& input, NetOutputs& out, Timings& timings) const
 {
     const auto priors = priors_for(w, h);
     const int n = (int)priors->size();
 
     bool failed = false;
-    inference_thread_->run([&] {
+    on_inference_thread(image, w, h, input, timings, [&](const ncnn::Mat& in) {
         const auto t0 = Clock::now();
         ncnn::Extractor ex = net_->create_extractor();
         ex.set_light_mode(options_.lightmode);
-        if (ex.input(config_.input_blob.c_str(), input) != 0)
+        if (ex.input(config_.input_blob.c_str(), in) != 0)
             throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
         failed = ex.extract(config_.scores_blob.c_str(), out.scores_mat) != 0 || ex.extract(config_.boxes_blob.c_str(), out.boxes_mat) != 0
                  || (!config_.landmarks_blob.empty() && ex.extract(config_.landmarks_blob.c_str(), out.landmarks_mat) != 0);
@@ -361,12 +390,9 @@ RawResult Detector::infer(const ImageView& image, int input_width, int input_hei
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
     Timings timings;
-    const auto t0 = Clock::now();
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
-    timings.preprocess_ms = ms_since(t0);
     NetOutputs net;
-    run_network(in, w, h, net, timings);
+    run_network(&image, w, h, in, net, timings);
     RawResult out = copy_raw(net);
     out.timings = timings;
     return out;
@@ -384,7 +410,7 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
     pad_bottom_right(in, nw, nh, config_.mean, config_.norm);
     NetOutputs net;
     Timings timings;
-    run_network(in, w, h, net, timings);
+    run_network(nullptr, w, h, in, net, timings);
     RawResult out = copy_raw(net);
     out.timings = timings;
     return out;
@@ -398,14 +424,13 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
     for (const std::string& name : names)
         if (std::find(model_check_.blob_names.begin(), model_check_.blob_names.end(), name) == model_check_.blob_names.end())
             throw Error("the model has no blob named '" + name + "'");
-    priors_for(w, h); // shape check at this size
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
     std::vector<ncnn::Mat> mats(names.size());
-    inference_thread_->run([&] {
+    Timings unused;
+    on_inference_thread(&image, w, h, in, unused, [&](const ncnn::Mat& input) {
         ncnn::Extractor ex = net_->create_extractor();
         ex.set_light_mode(false); // keep every blob: several may be asked for
-        if (ex.input(config_.input_blob.c_str(), in) != 0)
+        if (ex.input(config_.input_blob.c_str(), input) != 0)
             throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
         for (size_t k = 0; k < names.size(); k++)
             if (ex.extract(names[k].c_str(), mats[k]) != 0)
@@ -437,16 +462,12 @@ DetectResult Detector::detect(const ImageView& image, int input_width, int input
     input_size_for_call(w, h, input_width, input_height);
     DetectResult result;
 
-    auto t0 = Clock::now();
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
-    result.timings.preprocess_ms = ms_since(t0);
-
     NetOutputs net;
-    run_network(in, w, h, net, result.timings);
+    run_network(&image, w, h, in, net, result.timings);
     in.release(); // back to the pool before decoding
 
-    t0 = Clock::now();
+    const auto t0 = Clock::now();
     const auto priors = priors_for(w, h);
     result.num_landmarks = net.view.landmarks ? family_.num_landmarks : 0;
     std::vector<Face> candidates = decode_faces(family_, *priors, net.view, options_.score_threshold, image.width, image.height);

@@ -1,5 +1,6 @@
 #include "facedge/preprocess.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,47 +81,108 @@ void prefetch_rows(const resample::Plan& plan, const ImageView& image, int y)
 #endif
 }
 
-// One load from every 4 KB page of the frame before the rows are read. A frame from
-// memory costs a page walk per page (577 on a 1024x768 BGR frame, a row every 3 KB;
-// nested walks in a virtual machine); read in order, each walk stalls the row that
-// needs it, while these independent loads let the walks overlap and leave the
+// One load from every 4 KB page of source rows [first, last] before they are read. A
+// frame from memory costs a page walk per page (577 on a 1024x768 BGR frame, a row
+// every 3 KB; nested walks in a virtual machine); read in order, each walk stalls the
+// row that needs it, while these independent loads let the walks overlap and leave the
 // translations in the second-level TLB (on a 1024x768 frame here: preprocessing 0.29
-// instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). x86 only, like
+// instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). Each thread of a
+// parallel pass touches only the rows its own output rows read. x86 only, like
 // prefetch_rows.
-void touch_pages(const ImageView& image)
+void touch_pages(const ImageView& image, int first, int last)
 {
 #if defined(__x86_64__)
-    const size_t bytes = (size_t)(image.height - 1) * image.stride + (size_t)image.width * channels_of(image.format);
-    const volatile uint8_t* data = image.data;
+    const uint8_t* begin = image.data + (size_t)first * image.stride;
+    const size_t bytes = (size_t)(last - first) * image.stride + (size_t)image.width * channels_of(image.format);
+    const volatile uint8_t* data = begin;
     for (size_t i = 0; i < bytes; i += 4096)
         (void)data[i];
 #else
-    (void)image;
+    (void)image, (void)first, (void)last;
 #endif
 }
 
-void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
-                        int height, ResizeFilter filter, ncnn::Mat& out)
+// Output rows [begin, end) of the resampling, with this thread's own scratch row.
+void resample_rows(const resample::Plan& plan, const ImageView& image, const float norm[3], const float offset[3], int begin, int end,
+                   ncnn::Mat& out)
 {
-    const resample::Plan& plan = plan_for(image.width, image.height, width, height, filter, channels, pick);
+    if (begin >= end)
+        return;
     thread_local std::vector<int16_t> scratch;
     if (scratch.size() < plan.scratch_values)
         scratch.assign(plan.scratch_values, 0); // zeros past the row: the padding taps read them (at weight 0)
-    touch_pages(image);
-    for (int y = 0; y < height; y++)
+    int first = image.height, last = 0; // the source rows this block reads
+    for (int k = plan.y_begin[begin]; k < plan.y_begin[end]; k++)
+    {
+        first = std::min(first, plan.y_row[k]);
+        last = std::max(last, plan.y_row[k]);
+    }
+    touch_pages(image, first, last);
+    const int width = plan.width;
+    for (int y = begin; y < end; y++)
     {
         float* dst[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,
                          (float*)out.channel(2) + (size_t)y * width};
         plan.kernels->vertical(plan, image.data, image.stride, y, scratch.data());
-        prefetch_rows(plan, image, y + 1); // while the horizontal pass computes
+        if (y + 1 < end)
+            prefetch_rows(plan, image, y + 1); // while the horizontal pass computes
         plan.kernels->horizontal(plan, scratch.data(), dst, norm, offset);
     }
+}
+
+// Output rows [begin, end) at the network's own size: each pixel converted once.
+void convert_rows(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int begin, int end,
+                  ncnn::Mat& out)
+{
+    const int width = image.width;
+    for (int y = begin; y < end; y++)
+    {
+        const uint8_t* row = image.data + (size_t)y * image.stride;
+        float* planes[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,
+                            (float*)out.channel(2) + (size_t)y * width};
+        if (channels == 1)
+            to_planes<1>(row, width, pick, norm, offset, planes);
+        else if (channels == 3)
+            to_planes<3>(row, width, pick, norm, offset, planes);
+        else
+            to_planes<4>(row, width, pick, norm, offset, planes);
+    }
+}
+
+// rows(begin, end) over [0, height): on this thread alone (threads 1), or split into
+// `threads` contiguous blocks run by an OpenMP team started from this thread. With
+// GCC's OpenMP a thread keeps one team for all its parallel regions, so called from a
+// Detector's inference thread this is the very team ncnn's layers run on: no thread
+// beyond the Detector's budget. Every output row is computed alone (its own vertical
+// pass into its own thread's scratch), so the result does not depend on the split.
+template<class Rows>
+void for_row_blocks(int height, int threads, const Rows& rows)
+{
+#if defined(_OPENMP)
+    if (threads > 1 && height >= 2 * threads)
+    {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int t = 0; t < threads; t++)
+            rows((int)((long long)height * t / threads), (int)((long long)height * (t + 1) / threads));
+        return;
+    }
+#endif
+    (void)threads;
+    rows(0, height);
+}
+
+void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
+                        int height, ResizeFilter filter, ncnn::Mat& out, int threads)
+{
+    // made on this thread (its kernels as forced here), read by every thread of the team
+    const resample::Plan& plan = plan_for(image.width, image.height, width, height, filter, channels, pick);
+    for_row_blocks(height, threads, [&](int begin, int end) { resample_rows(plan, image, norm, offset, begin, end, out); });
 }
 
 } // namespace
 
 void resize_normalize(const ImageView& image, PixelOrder order, const float mean[3], const float norm[3], int width, int height, ncnn::Mat& out,
-                      ncnn::Allocator* allocator, ResizeFilter filter)
+                      ncnn::Allocator* allocator, ResizeFilter filter, int threads)
 {
     if (image.width < 2 || image.height < 2) // bilinear needs two source pixels per axis
         throw Error("image must be at least 2x2 pixels, got " + std::to_string(image.width) + "x" + std::to_string(image.height));
@@ -142,21 +204,10 @@ void resize_normalize(const ImageView& image, PixelOrder order, const float mean
     {
         // the network's own size: no resampling, each pixel converted once, row by row
         // (rows may be strided)
-        for (int y = 0; y < height; y++)
-        {
-            const uint8_t* row = image.data + (size_t)y * image.stride;
-            float* planes[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,
-                                (float*)out.channel(2) + (size_t)y * width};
-            if (channels == 1)
-                to_planes<1>(row, width, pick, norm, offset, planes);
-            else if (channels == 3)
-                to_planes<3>(row, width, pick, norm, offset, planes);
-            else
-                to_planes<4>(row, width, pick, norm, offset, planes);
-        }
+        for_row_blocks(height, threads, [&](int begin, int end) { convert_rows(image, channels, pick, norm, offset, begin, end, out); });
         return;
     }
-    resample_normalize(image, channels, pick, norm, offset, width, height, filter, out);
+    resample_normalize(image, channels, pick, norm, offset, width, height, filter, out, threads);
 }
 
 void pad_bottom_right(ncnn::Mat& in, int net_width, int net_height, const float mean[3], const float norm[3], ncnn::Allocator* allocator)

@@ -121,7 +121,10 @@ public:
     // Thread-safe: concurrent calls share the network and the prior cache. Their
     // inferences run one at a time on the Detector's inference thread (see
     // inference_thread.h), so a Detector never has more than num_threads threads
-    // busy in ncnn; preprocessing and decoding run on the callers' threads.
+    // busy; decoding runs on the callers' threads, and so does preprocessing while
+    // other calls' inferences run or wait. A call that finds the inference thread idle
+    // (a single caller) has its preprocessing done there instead, split by output rows
+    // over the Detector's OpenMP team (the same bytes, num_threads threads at once).
     // input_width/height override the input size for this call (0: the options').
     DetectResult detect(const ImageView& image, int input_width = 0, int input_height = 0) const;
 
@@ -154,12 +157,20 @@ public:
 private:
     void input_size_for_call(int& w, int& h, int override_w, int override_h) const;
     std::shared_ptr<const std::vector<Prior> > priors_for(int w, int h) const;
-    // Inference on the inference thread; returns the output tensors (no copies) and
-    // checks their shapes against the priors.
-    void run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const;
+    // Runs network(in) on the inference thread. With an image, `in` is first made from
+    // it (prepare_input; timings.preprocess_ms): inside the same job, on the Detector's
+    // OpenMP team, when the inference thread is idle and num_threads > 1; otherwise on
+    // the caller's thread alone, concurrently with other callers' inferences. Without
+    // one, `in` is the network input as given.
+    void on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
+                             const std::function<void(const ncnn::Mat&)>& network) const;
+    // Inference (after preprocessing `image` into `input`, if given: on_inference_thread);
+    // returns the output tensors (no copies) and checks their shapes against the priors.
+    void run_network(const ImageView* image, int w, int h, ncnn::Mat& input, NetOutputs& out, Timings& timings) const;
     RawResult copy_raw(const NetOutputs& out) const;
-    // resized, normalized and (for a padding family) padded network input
-    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const;
+    // resized, normalized and (for a padding family) padded network input, its rows
+    // split among `threads` threads of the calling thread's OpenMP team
+    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in, int threads) const;
 
     FamilySpec family_;
     ModelConfig config_;

@@ -39,6 +39,12 @@ public:
     // before it, and returns when it is done; an exception it throws is rethrown here.
     void run(const std::function<void()>& job);
 
+    // True when no job runs and none is queued (always false in inline mode): a
+    // caller may then hand this thread more of its work (Detector::detect's
+    // preprocessing) without delaying anyone. A hint: another caller may queue a job
+    // right after.
+    bool idle();
+
 private:
     struct Pending
     {
@@ -55,6 +61,7 @@ private:
     std::condition_variable finished_; // callers: some job is done
     std::deque<Pending*> queue_;
     bool stop_ = false;
+    bool running_ = false; // a job is running on the thread
     std::thread thread_;
 };
 

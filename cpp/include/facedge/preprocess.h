@@ -26,9 +26,11 @@ class Allocator;
 namespace facedge {
 
 // out: a 3 x height x width float32 ncnn::Mat, created here from `allocator` (null:
-// the default one).
+// the default one). threads > 1: the output rows are split into that many blocks run by
+// the calling thread's OpenMP team (ncnn's team, when called on a Detector's inference
+// thread); each row is computed alone, so the result is the same bytes as threads 1.
 void resize_normalize(const ImageView& image, PixelOrder order, const float mean[3], const float norm[3], int width, int height, ncnn::Mat& out,
-                      ncnn::Allocator* allocator = nullptr, ResizeFilter filter = ResizeFilter::Auto);
+                      ncnn::Allocator* allocator = nullptr, ResizeFilter filter = ResizeFilter::Auto, int threads = 1);
 
 // For families that pad (FamilySpec::pad_multiple): `in` placed at the top-left of a
 // 3 x net_height x net_width Mat, the rest filled with what a black pixel becomes
