@@ -42,3 +42,23 @@ def test_two_threads_make_the_serial_input_and_faces(reference_ultraface, demo_i
             np.testing.assert_array_equal(fb.scores, fa.scores, err_msg=f"{label} -> {size}")
             assert fb.timings_ms["preprocess"] > 0
     assert compared == 4 * 4 * 3 + 4
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bf16_input_made_by_facedge_equals_ncnns_own_cast(reference_ultraface, demo_images, threads):
+    # With bf16 storage facedge writes the network input in bf16 itself (where ncnn would
+    # cast it): the network must compute exactly what it computes from the fp32 input
+    # cast by ncnn (infer_normalized: an fp32 tensor handed to ncnn as it is).
+    param, bin_ = reference_ultraface["RFB-320"]
+    make = lambda bf16: facedge.Detector.from_ncnn(param, bin_, family="ultraface-rfb", threads=threads, bf16=bf16)
+    fp32, bf16 = make(False), make(True)
+    if bf16.float_storage != "bf16":
+        pytest.skip(f"this facedge's ncnn stores floats as {bf16.float_storage} with bf16 asked")
+    name = facedge._core.ModelConfig.defaults_for("ultraface-rfb").input_blob
+    for label, frame in _frames(demo_images).items():
+        for size in [(320, 240), (160, 120)]:
+            chw = fp32.extract_blobs(frame, [name], input_size=size)[name]
+            ours = bf16.infer(frame, input_size=size)
+            cast_by_ncnn = bf16.infer_normalized(chw)
+            for key in ("scores", "boxes"):
+                assert np.asarray(ours[key]).tobytes() == np.asarray(cast_by_ncnn[key]).tobytes(), f"{label} {size} {key}"

@@ -16,6 +16,7 @@
 #include "blob.h"
 #include "datareader.h"
 #include "layer.h"
+#include "cpu.h"
 #include "net.h"
 
 namespace facedge {
@@ -129,6 +130,30 @@ void keep_output_tail_fp32(ncnn::Net& net, std::initializer_list<std::string> ou
     }
 }
 
+// Whether the network input may be made in bf16 by facedge itself (resize_normalize's
+// bf16): exactly where ncnn would cast the fp32 input to bf16 before its first layers
+// anyway (net.cpp convert_layout: bf16 storage on, every layer reading the input takes
+// bf16), and where ncnn's cast rounds as facedge's does, (bits + 0x8000) >> 16: not on
+// CPUs with Arm's bf16 instructions, whose conversion rounds ties to even. The same
+// bytes reach the network; the cast's pass over the input (a read of the fp32 planes
+// and a write of the bf16 ones) and half of the input's writes are saved.
+bool takes_bf16_input(const ncnn::Net& net, const std::string& input_blob, FloatStorage storage)
+{
+    if (storage != FloatStorage::Bf16 || ncnn::cpu_support_arm_bf16())
+        return false;
+    const std::vector<ncnn::Blob>& blobs = net.blobs();
+    bool read = false;
+    for (const ncnn::Layer* layer : net.layers())
+        for (int bottom : layer->bottoms)
+            if (blobs[bottom].name == input_blob)
+            {
+                if (!layer->support_bf16_storage || (layer->featmask & (1 << 2)))
+                    return false;
+                read = true;
+            }
+    return read;
+}
+
 } // namespace
 
 // The output tensors of one inference, held (not copied) until decoded. `scores`
@@ -222,6 +247,8 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
 
+    bf16_input_ = takes_bf16_input(*net_, config_.input_blob, float_storage_);
+
     inference_thread_.reset(new InferenceThread(options_.num_threads == 1));
 
     // The default input size: valid for the family, and the graph runs at it. One
@@ -247,10 +274,10 @@ Detector::~Detector() = default;
 
 void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in, int threads) const
 {
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize, threads);
     int nw = 0, nh = 0;
-    network_size(family_, w, h, nw, nh);
-    pad_bottom_right(in, nw, nh, config_.mean, config_.norm, input_allocator_.get());
+    network_size(family_, w, h, nw, nh); // the padded size, for families that pad
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize, threads, nw, nh,
+                     bf16_input_);
 }
 
 void Detector::input_size_for_call(int& w, int& h, int override_w, int override_h) const

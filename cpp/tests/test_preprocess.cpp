@@ -310,7 +310,7 @@ TEST(padding_keeps_the_input_at_the_top_left_and_fills_with_normalized_black)
     CHECK_THROWS_WITH(pad_bottom_right(same, 2, 3, mean, norm), "cannot pad a 4x3 input to the smaller 2x3");
 }
 
-TEST(preprocessing_split_over_threads_gives_the_same_bytes)
+TEST(preprocessing_split_over_threads_padded_in_place_or_in_bf16_gives_the_same_bytes)
 {
     // The Detector runs the resampling on its OpenMP team when it has one caller: each
     // output row computed alone, so any split must give exactly the serial bytes, with
@@ -355,7 +355,40 @@ TEST(preprocessing_split_over_threads_gives_the_same_bytes)
                 CHECK(same);
                 compared++;
             }
+            // a padding family's input (YuNet: up to multiples of 32), made in the same
+            // pass: the bytes of resizing, then pad_bottom_right
+            const int pw = (c.w + 31) / 32 * 32 + 32, ph = (c.h + 31) / 32 * 32;
+            ncnn::Mat padded_after = serial.clone();
+            pad_bottom_right(padded_after, pw, ph, kMean, kNorm);
+            for (int threads : {1, 3})
+            {
+                ncnn::Mat padded;
+                resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, padded, nullptr, c.filter, threads, pw, ph);
+                CHECK(padded.w == pw && padded.h == ph && padded.c == 3);
+                bool same = true;
+                for (int k = 0; k < 3; k++)
+                    same = same && std::memcmp(padded.channel(k), padded_after.channel(k), sizeof(float) * pw * ph) == 0;
+                CHECK(same);
+                compared++;
+            }
+            // bf16 storage's input: the bytes ncnn's own cast gives the fp32 input
+            for (const ncnn::Mat* fp32 : {&serial, &padded_after})
+            {
+                ncnn::Mat cast;
+                ncnn::cast_float32_to_bfloat16(*fp32, cast);
+                for (int threads : {1, 3})
+                {
+                    ncnn::Mat bf16;
+                    resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, bf16, nullptr, c.filter, threads, fp32->w, fp32->h, true);
+                    CHECK(bf16.w == fp32->w && bf16.h == fp32->h && bf16.c == 3 && bf16.elemsize == 2 && cast.elemsize == 2);
+                    bool same = true;
+                    for (int k = 0; k < 3; k++)
+                        same = same && std::memcmp(bf16.channel(k), cast.channel(k), 2 * (size_t)fp32->w * fp32->h) == 0;
+                    CHECK(same);
+                    compared++;
+                }
+            }
         }
     });
-    CHECK(compared >= 36);
+    CHECK(compared >= 90);
 }

@@ -189,6 +189,7 @@ private:
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
     FloatStorage float_storage_ = FloatStorage::Fp32;
+    bool bf16_input_ = false; // prepare_input makes bf16 planes (takes_bf16_input in detector.cpp)
     int num_score_columns_ = 0;
     std::unique_ptr<InferenceThread> inference_thread_;
     mutable std::mutex priors_mutex_;
