@@ -154,6 +154,18 @@ bool takes_bf16_input(const ncnn::Net& net, const std::string& input_blob, Float
     return read;
 }
 
+// Counts a call in progress for as long as it lives.
+struct CallCount
+{
+    explicit CallCount(std::atomic<int>& n)
+        : n_(n)
+    {
+        n_++;
+    }
+    ~CallCount() { n_--; }
+    std::atomic<int>& n_;
+};
+
 } // namespace
 
 // The output tensors of one inference, held (not copied) until decoded. `scores`
@@ -339,12 +351,12 @@ void Detector::on_inference_thread(const ImageView* image, int w, int h, ncnn::M
                                    const std::function<void(const ncnn::Mat&)>& network) const
 {
     priors_for(w, h); // the shape check at this size, before any work
-    if (image && options_.num_threads > 1 && inference_thread_->idle())
+    if (image && options_.num_threads > 1 && calls_.load() == 1 && inference_thread_->idle())
     {
-        // Nobody waits for the inference thread (one caller: a camera loop, a
-        // benchmark): the preprocessing joins the inference job and runs on the
-        // Detector's OpenMP team, split by output rows, instead of on the caller's
-        // thread alone while the team sleeps.
+        // This is the Detector's only call in progress and nothing runs on the
+        // inference thread (one caller: a camera loop, a benchmark): the preprocessing
+        // joins the inference job and runs on the Detector's OpenMP team, split by
+        // output rows, instead of on the caller's thread alone while the team sleeps.
         inference_thread_->run([&] {
             const auto t0 = Clock::now();
             prepare_input(*image, w, h, in, options_.num_threads);
@@ -355,8 +367,9 @@ void Detector::on_inference_thread(const ImageView* image, int w, int h, ncnn::M
     }
     if (image)
     {
-        // Other callers' inferences are running or queued: preprocess here, on the
-        // caller's thread, concurrently with them (the team is busy anyway).
+        // Other calls are in progress (inferring, waiting, or decoding and about to
+        // come back): preprocess here, on the caller's thread, concurrently with them,
+        // as the team has their inferences to run.
         const auto t0 = Clock::now();
         prepare_input(*image, w, h, in, 1);
         timings.preprocess_ms = ms_since(t0);
@@ -413,6 +426,7 @@ RawResult Detector::copy_raw(const NetOutputs& out) const
 
 RawResult Detector::infer(const ImageView& image, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
@@ -445,6 +459,7 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
 
 std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vector<std::string>& names, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
@@ -484,6 +499,7 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
 
 DetectResult Detector::detect(const ImageView& image, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);

@@ -1,6 +1,7 @@
 // The face detector: pixels in, faces out, all in one call.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -122,9 +123,9 @@ public:
     // inferences run one at a time on the Detector's inference thread (see
     // inference_thread.h), so a Detector never has more than num_threads threads
     // busy; decoding runs on the callers' threads, and so does preprocessing while
-    // other calls' inferences run or wait. A call that finds the inference thread idle
-    // (a single caller) has its preprocessing done there instead, split by output rows
-    // over the Detector's OpenMP team (the same bytes, num_threads threads at once).
+    // other calls are in progress. A call that is the only one in progress (a single
+    // caller) has its preprocessing done on the inference thread instead, split by
+    // output rows over the Detector's OpenMP team (the same bytes, num_threads threads).
     // input_width/height override the input size for this call (0: the options').
     DetectResult detect(const ImageView& image, int input_width = 0, int input_height = 0) const;
 
@@ -159,8 +160,9 @@ private:
     std::shared_ptr<const std::vector<Prior> > priors_for(int w, int h) const;
     // Runs network(in) on the inference thread. With an image, `in` is first made from
     // it (prepare_input; timings.preprocess_ms): inside the same job, on the Detector's
-    // OpenMP team, when the inference thread is idle and num_threads > 1; otherwise on
-    // the caller's thread alone, concurrently with other callers' inferences. Without
+    // OpenMP team, when num_threads > 1, this is the only call in progress and the
+    // inference thread is idle; otherwise on the caller's thread alone, concurrently
+    // with the other calls. Without
     // one, `in` is the network input as given.
     void on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
                              const std::function<void(const ncnn::Mat&)>& network) const;
@@ -192,6 +194,7 @@ private:
     bool bf16_input_ = false; // prepare_input makes bf16 planes (takes_bf16_input in detector.cpp)
     int num_score_columns_ = 0;
     std::unique_ptr<InferenceThread> inference_thread_;
+    mutable std::atomic<int> calls_{0}; // detect/infer/extract_blobs calls in progress
     mutable std::mutex priors_mutex_;
     mutable std::map<std::pair<int, int>, std::shared_ptr<const std::vector<Prior> > > priors_cache_;
 };
