@@ -39,15 +39,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facedge.calibration.compare import Agreement, output_error, ranked_agreement, ranked_thresholds
+from facedge.calibration.compare import Agreement, image_hits, output_error, ranked_ap, ranked_thresholds
 from facedge.base.progress import progress
 
 SENSITIVITY_IMAGES = 16
 CHECK_IMAGES = 120  # the more faces the steadier the AP loss (64 images: RFB-320 flipped by 0.003 between trials); each costs a detection per trial
+CHECK_MIRRORS = 0  # of those, how many are also checked mirrored (check_views)
 DEFAULT_MAX_AP_LOSS = 0.005  # half the promised 0.01 of WIDER AP: the calibration images are not WIDER val
 MAX_FLOAT_FRACTION = 0.5
 MEASURE_OPTIONS = {"threads": 1, "fp16": False}  # what decisions are measured with: the same on every x86 / ARM build
 RANKED_OPTIONS = {"score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750}  # as `facedge eval` ranks detections
+
+
+def check_views(images, count=None, mirrors=None) -> list:
+    """The images the ranked agreement is measured on: the first `count` (CHECK_IMAGES)
+    calibration images, then the horizontal mirrors of the first `mirrors`
+    (CHECK_MIRRORS) of them. A detector is not mirror-invariant: its anchors sit on a
+    grid that a mirror shifts against the faces, and int8 rounding falls differently, so
+    a mirror is a new sample of where int8 moves a score or a box, at a detection's cost
+    per trial and without another image to read."""
+    count = CHECK_IMAGES if count is None else count
+    mirrors = CHECK_MIRRORS if mirrors is None else mirrors
+    views = list(images[:count])
+    return views + [np.ascontiguousarray(im[:, ::-1]) for im in views[:mirrors]]
 
 
 def _map(fn, items, threads):
@@ -81,6 +95,11 @@ class Reference:
     def subset(self, n):
         return Reference(self.images[:n], self.raw[:n], self.faces[:n], self.ranked[:n])
 
+    def face_count(self) -> int:
+        """How many fp32 faces the ranked agreement counts (ranked detections at the face score)."""
+        face = self.thresholds[0]
+        return int(sum(int((np.asarray(r.scores) >= face).sum()) for r in self.ranked))
+
 
 def mean_output_error(detector, ref: Reference, threads) -> float:
     outs = _map(detector.infer, ref.images, threads)
@@ -90,7 +109,10 @@ def mean_output_error(detector, ref: Reference, threads) -> float:
 def ranked_loss(detector, ref: Reference, threads) -> float:
     """1 - ranked agreement of `detector` (made with RANKED_OPTIONS) with the fp32 model."""
     face, ignore = ref.thresholds
-    return 1.0 - ranked_agreement(ref.ranked, _map(detector.detect, ref.images, threads), face, ignore)
+    # each image compared where it was detected: the comparison costs as much as the detection
+    per_image = _map(lambda i: image_hits(ref.ranked[i], detector.detect(ref.images[i]), face, ignore),
+                     range(len(ref.images)), threads)
+    return 1.0 - ranked_ap(per_image)
 
 
 def agreement(detector, ref: Reference, threads) -> Agreement:

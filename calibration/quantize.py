@@ -213,15 +213,19 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
 
     # 2. mixed precision
     t = time.monotonic()
-    sensitivity, choice, float_names, order, thresholds = None, None, job.float_names, None, None
+    sensitivity, choice, float_names, order, thresholds, check_json = None, None, job.float_names, None, None, None
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
+        views = mixed.check_views(images)  # the first SENSITIVITY_IMAGES of them are images as read
         ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
-        ref = mixed.Reference.measure(original, images, job.threads, ranked)
+        ref = mixed.Reference.measure(original, views, job.threads, ranked)
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
-            check = ref.subset(mixed.CHECK_IMAGES)
+            timings["mixed_precision_sensitivity"] = time.monotonic() - t  # with the fp32 reference
+            check = ref.subset(len(views))
             thresholds = check.thresholds
+            shown = min(len(images), mixed.CHECK_IMAGES)
+            check_json = {"images": shown, "mirrored": len(views) - shown, "faces": check.face_count()}
             if job.float_order == "sensitivity":
                 choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
                 order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}
@@ -274,6 +278,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             "target": _target_report(job, int8_model),
             "mixed_precision": None if choice is None else {"max_ap_loss": choice.target, "met": choice.met,
                                                              "ap_loss": round(choice.loss, 6), "order": order,
+                                                             "check": check_json,
                                                              "face_score": round(thresholds[0], 4),
                                                              "ignore_score": round(thresholds[1], 4),
                                                              "localisation_sigma": localisation.SIGMA,

@@ -8,11 +8,16 @@ def iou_matrix(a, b) -> np.ndarray:
     Boxes without area overlap nothing (IoU 0)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
+    # one contiguous (K, N) array per coordinate, not (K, N, 2) slices: the same
+    # arithmetic (bit for bit), three times faster on the calibration's 750 x 750
+    # ranked detections, where this was half of mixed precision's time
+    iw = np.minimum.outer(a[:, 2], b[:, 2]) - np.maximum.outer(a[:, 0], b[:, 0])
+    np.clip(iw, 0, None, out=iw)
+    ih = np.minimum.outer(a[:, 3], b[:, 3]) - np.maximum.outer(a[:, 1], b[:, 1])
+    np.clip(ih, 0, None, out=ih)
+    inter = iw * ih
     area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
     area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    union = np.add.outer(area_a, area_b) - inter
+    positive = union > 0
+    return np.where(positive, inter / np.where(positive, union, 1), 0.0)
