@@ -44,24 +44,49 @@ from facedge.base.progress import progress
 
 SENSITIVITY_IMAGES = 16
 CHECK_IMAGES = 120  # the more faces the steadier the AP loss (64 images: RFB-320 flipped by 0.003 between trials); each costs a detection per trial
-CHECK_MIRRORS = 0  # of those, how many are also checked mirrored (check_views)
+# Views of those images checked besides them, in turn over the images (check_views):
+# a detector is not invariant to a mirror, a shift or a zoom (its anchors sit on a grid
+# those move against the faces, and int8 rounding falls differently), so each is a new
+# sample of where int8 moves a score or a box, at a detection's cost per trial.
+CHECK_VIEWS = ()  # of VIEW_KINDS
+CHECK_VIEWED = 0  # how many of the check images are seen once more, in one of CHECK_VIEWS each
+VIEW_KINDS = ("mirror", "shift", "zoom")
+SHIFT = 1 / 80  # of the image's size, right and down: half the 8-pixel stride of a 320-wide input
+ZOOM = 0.8  # the centre crop's share of each side: faces 1.25 times larger
 DEFAULT_MAX_AP_LOSS = 0.005  # half the promised 0.01 of WIDER AP: the calibration images are not WIDER val
 MAX_FLOAT_FRACTION = 0.5
 MEASURE_OPTIONS = {"threads": 1, "fp16": False}  # what decisions are measured with: the same on every x86 / ARM build
 RANKED_OPTIONS = {"score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750}  # as `facedge eval` ranks detections
 
 
-def check_views(images, count=None, mirrors=None) -> list:
+def check_views(images, count=None, kinds=None, viewed=None) -> list:
     """The images the ranked agreement is measured on: the first `count` (CHECK_IMAGES)
-    calibration images, then the horizontal mirrors of the first `mirrors`
-    (CHECK_MIRRORS) of them. A detector is not mirror-invariant: its anchors sit on a
-    grid that a mirror shifts against the faces, and int8 rounding falls differently, so
-    a mirror is a new sample of where int8 moves a score or a box, at a detection's cost
-    per trial and without another image to read."""
+    calibration images, then the first `viewed` (CHECK_VIEWED) of them once more, image
+    i as view kinds[i % len(kinds)] (CHECK_VIEWS: "mirror", "shift", "zoom")."""
     count = CHECK_IMAGES if count is None else count
-    mirrors = CHECK_MIRRORS if mirrors is None else mirrors
+    kinds = CHECK_VIEWS if kinds is None else kinds
+    viewed = CHECK_VIEWED if viewed is None else viewed
     views = list(images[:count])
-    return views + [np.ascontiguousarray(im[:, ::-1]) for im in views[:mirrors]]
+    if not kinds:
+        return views
+    return views + [view(im, kinds[i % len(kinds)]) for i, im in enumerate(views[:viewed])]
+
+
+def view(image, kind):
+    """`image` (H, W, 3) mirrored, shifted (cut by SHIFT of its size at the left and top)
+    or zoomed (its centre ZOOM of each side)."""
+    h, w = image.shape[:2]
+    if kind == "mirror":
+        out = image[:, ::-1]
+    elif kind == "shift":
+        out = image[int(round(h * SHIFT)):, int(round(w * SHIFT)):]
+    elif kind == "zoom":
+        ch, cw = max(1, int(h * ZOOM)), max(1, int(w * ZOOM))
+        y, x = (h - ch) // 2, (w - cw) // 2
+        out = image[y:y + ch, x:x + cw]
+    else:
+        raise ValueError(f"view kind: expected one of {', '.join(VIEW_KINDS)}, got {kind!r}")
+    return np.ascontiguousarray(out)
 
 
 def _map(fn, items, threads):

@@ -225,7 +225,8 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             check = ref.subset(len(views))
             thresholds = check.thresholds
             shown = min(len(images), mixed.CHECK_IMAGES)
-            check_json = {"images": shown, "mirrored": len(views) - shown, "faces": check.face_count()}
+            check_json = {"images": shown, "views": len(views) - shown, "view_kinds": list(mixed.CHECK_VIEWS),
+                          "faces": check.face_count()}
             if job.float_order == "sensitivity":
                 choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
                 order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}

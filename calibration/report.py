@@ -148,5 +148,5 @@ def markdown(r: dict) -> str:
 def _check_views(check) -> str:
     if not check:
         return ""
-    mirrored = f" and {check['mirrored']} of them mirrored" if check["mirrored"] else ""
-    return f" ({check['images']}{mirrored}: {check['faces']} fp32 faces)"
+    more = f" and {check['views']} more views of them ({', '.join(check['view_kinds'])})" if check.get("views") else ""
+    return f" ({check['images']}{more}: {check['faces']} fp32 faces)"
