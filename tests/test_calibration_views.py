@@ -15,7 +15,7 @@ def images(n, h=50, w=80):
 
 def test_views_follow_the_images_in_turn():
     imgs = images(5)
-    views = mixed.check_views(imgs, count=4, kinds=("mirror", "shift", "zoom"), viewed=4)
+    views = mixed.check_views(imgs, count=4, kinds=("mirror", "shift", "zoom"))
     assert len(views) == 8 and all(v is i for v, i in zip(views[:4], imgs[:4]))  # the images as read come first
     assert np.array_equal(views[4], imgs[0][:, ::-1])  # image 0 mirrored, 1 shifted, 2 zoomed, 3 mirrored
     assert np.array_equal(views[5], imgs[1][1:, 1:])  # 1/80 of 50 and 80 pixels, rounded
@@ -26,13 +26,14 @@ def test_views_follow_the_images_in_turn():
 
 def test_no_views_is_the_images_alone():
     imgs = images(3)
-    assert mixed.check_views(imgs, count=2, kinds=(), viewed=2) == imgs[:2]
-    assert len(mixed.check_views(imgs, count=5, kinds=("zoom",), viewed=5)) == 6  # fewer images than asked
+    assert mixed.check_views(imgs, count=2, kinds=()) == imgs[:2]
+    assert mixed.CHECK_VIEWS == () and mixed.check_views(imgs, count=2) == imgs[:2]  # the default
+    assert len(mixed.check_views(imgs, count=5, kinds=("zoom",))) == 6  # fewer images than asked
 
 
 def test_an_unknown_view_kind_is_refused():
     with pytest.raises(ValueError, match="view kind: expected one of mirror, shift, zoom, got 'rotate'"):
-        mixed.check_views(images(1), count=1, kinds=("rotate",), viewed=1)
+        mixed.check_views(images(1), count=1, kinds=("rotate",))
 
 
 def boxes(rng, n, spread=1000.0):
