@@ -44,14 +44,16 @@ from facedge.base.progress import progress
 
 SENSITIVITY_IMAGES = 16
 CHECK_IMAGES = 120  # the more faces the steadier the AP loss (64 images: RFB-320 flipped by 0.003 between trials); each costs a detection per trial
-# Each check image seen once more, as a view of these kinds in turn (check_views): a
-# detector is not invariant to a mirror, a shift or a zoom (its anchors sit on a grid
-# those move against the faces, and int8 rounding falls differently), so a view is one
-# more sample of where int8 moves a score or a box. None by default: measured
-# on RFB-320, slim-320 and BlazeFace (bench/RESULTS.md, "Session 6"), views kept RFB-320's
-# choice and moved slim-320's from 6 to 30-31 float layers (0.79 -> 0.90 of fp32's
-# cycles) with no WIDER AP gained; each doubles the check's detections per trial.
-CHECK_VIEWS = ()  # of VIEW_KINDS
+# What the check runs on (check_views, `--check-on`): the calibration images as read,
+# views of them instead (each mirrored, shifted or zoomed, in turn), or both. A detector
+# is not invariant to a mirror, a shift or a zoom (its anchors sit on a grid those move
+# against the faces, and int8 rounding falls differently), so a view is a new sample of
+# where int8 moves a score or a box. Measured (bench/RESULTS.md, "Session 6"): on views
+# RFB-320 and BlazeFace keep their WIDER val faces (lower ends -0.040 -> -0.004 and
+# -0.056 -> -0.006) and slim-320 floats 34 layers instead of 6 (0.79 -> 0.90 of fp32's
+# cycles): not the default. "both" doubles the check's detections per trial.
+CHECK_ON = ("images", "views", "both")
+DEFAULT_CHECK_ON = "images"
 VIEW_KINDS = ("mirror", "shift", "zoom")
 SHIFT = 1 / 80  # of the image's size, right and down: half the 8-pixel stride of a 320-wide input
 ZOOM = 0.8  # the centre crop's share of each side: faces 1.25 times larger
@@ -61,14 +63,15 @@ MEASURE_OPTIONS = {"threads": 1, "fp16": False}  # what decisions are measured w
 RANKED_OPTIONS = {"score_threshold": 0.02, "iou_threshold": 0.3, "top_k": 750}  # as `facedge eval` ranks detections
 
 
-def check_views(images, count=None, kinds=None) -> list:
-    """The images the ranked agreement is measured on: the first `count` (CHECK_IMAGES)
-    calibration images, then each of them once more, image i as the view
-    kinds[i % len(kinds)] (CHECK_VIEWS: "mirror", "shift", "zoom"; none: no more)."""
-    count = CHECK_IMAGES if count is None else count
-    kinds = CHECK_VIEWS if kinds is None else kinds
-    views = list(images[:count])
-    return views + [view(im, kinds[i % len(kinds)]) for i, im in enumerate(views)] if kinds else views
+def check_views(images, on=DEFAULT_CHECK_ON, count=None, kinds=VIEW_KINDS) -> list:
+    """The images the ranked agreement is measured on, from the first `count`
+    (CHECK_IMAGES) calibration images: as read (on="images"), image i as the view
+    kinds[i % len(kinds)] ("views"), or those images followed by those views ("both")."""
+    if on not in CHECK_ON:
+        raise ValueError(f"check on: expected one of {', '.join(CHECK_ON)}, got {on!r}")
+    images = list(images[:CHECK_IMAGES if count is None else count])
+    views = [view(im, kinds[i % len(kinds)]) for i, im in enumerate(images)] if on != "images" else []
+    return {"images": images, "views": views, "both": images + views}[on]
 
 
 def view(image, kind):

@@ -148,5 +148,6 @@ def markdown(r: dict) -> str:
 def _check_views(check) -> str:
     if not check:
         return ""
-    more = f" and {check['views']} more views of them ({', '.join(check['view_kinds'])})" if check.get("views") else ""
-    return f" ({check['images']}{more}: {check['faces']} fp32 faces)"
+    what = {"images": "images as read", "views": "views: each mirrored, shifted or zoomed in turn",
+            "both": "images as read and a view of each"}[check["on"]]
+    return f" ({check['images']}, {what}: {check['faces']} fp32 faces)"

@@ -15,25 +15,30 @@ def images(n, h=50, w=80):
 
 def test_views_follow_the_images_in_turn():
     imgs = images(5)
-    views = mixed.check_views(imgs, count=4, kinds=("mirror", "shift", "zoom"))
-    assert len(views) == 8 and all(v is i for v, i in zip(views[:4], imgs[:4]))  # the images as read come first
-    assert np.array_equal(views[4], imgs[0][:, ::-1])  # image 0 mirrored, 1 shifted, 2 zoomed, 3 mirrored
-    assert np.array_equal(views[5], imgs[1][1:, 1:])  # 1/80 of 50 and 80 pixels, rounded
-    assert np.array_equal(views[6], imgs[2][5:45, 8:72])  # the centre 0.8 of each side
-    assert np.array_equal(views[7], imgs[3][:, ::-1])
-    assert all(v.flags["C_CONTIGUOUS"] for v in views[4:])  # the detector reads rows as laid out
+    views = mixed.check_views(imgs, "views", count=4)
+    assert len(views) == 4
+    assert np.array_equal(views[0], imgs[0][:, ::-1])  # image 0 mirrored, 1 shifted, 2 zoomed, 3 mirrored
+    assert np.array_equal(views[1], imgs[1][1:, 1:])  # 1/80 of 50 and 80 pixels, rounded
+    assert np.array_equal(views[2], imgs[2][5:45, 8:72])  # the centre 0.8 of each side
+    assert np.array_equal(views[3], imgs[3][:, ::-1])
+    assert all(v.flags["C_CONTIGUOUS"] for v in views)  # the detector reads rows as laid out
 
 
-def test_no_views_is_the_images_alone():
-    imgs = images(3)
-    assert mixed.check_views(imgs, count=2, kinds=()) == imgs[:2]
-    assert mixed.CHECK_VIEWS == () and mixed.check_views(imgs, count=2) == imgs[:2]  # the default
-    assert len(mixed.check_views(imgs, count=5, kinds=("zoom",))) == 6  # fewer images than asked
+def test_images_as_read_views_or_both():
+    imgs = images(5)
+    assert mixed.check_views(imgs, count=3) == imgs[:3]  # the default: the images as read
+    assert mixed.DEFAULT_CHECK_ON == "images"
+    both = mixed.check_views(imgs, "both", count=3)
+    assert len(both) == 6 and all(b is i for b, i in zip(both[:3], imgs))
+    assert all(np.array_equal(b, v) for b, v in zip(both[3:], mixed.check_views(imgs, "views", count=3)))
+    assert len(mixed.check_views(imgs, "views", count=9, kinds=("zoom",))) == 5  # fewer images than asked
 
 
-def test_an_unknown_view_kind_is_refused():
+def test_an_unknown_check_or_view_kind_is_refused():
+    with pytest.raises(ValueError, match="check on: expected one of images, views, both, got 'mirrors'"):
+        mixed.check_views(images(1), "mirrors")
     with pytest.raises(ValueError, match="view kind: expected one of mirror, shift, zoom, got 'rotate'"):
-        mixed.check_views(images(1), count=1, kinds=("rotate",))
+        mixed.check_views(images(1), "views", kinds=("rotate",))
 
 
 def boxes(rng, n, spread=1000.0):
