@@ -232,7 +232,8 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             timings["mixed_precision_sensitivity"] = time.monotonic() - t  # with the fp32 reference
             check = ref.subset(len(views))
             thresholds = check.thresholds
-            check_json = {"on": job.check_on, "images": len(views), "view_kinds": list(mixed.VIEW_KINDS),
+            check_json = {"on": job.check_on, "images": len(views),
+                          "view_kinds": [] if job.check_on == "images" else list(mixed.VIEW_KINDS),
                           "faces": check.face_count()}
             if job.float_order == "sensitivity":
                 choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
