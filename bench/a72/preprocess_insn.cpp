@@ -1,7 +1,8 @@
 // Guest instructions of one preprocessing call on the emulated Cortex-A72: facedge's
 // fused path with its NEON kernels (`auto`: area filtering across, bilinear down, at
 // this 2.25 x 1.99 downscale; or `bilinear`) against the earlier one (`old`: ncnn's resize_bilinear_c3
-// and a planes pass), a 720x478 BGR frame to 320x240. A development tool, not built
+// and a planes pass), a 720x478 BGR frame to 320x240, or to the size given third
+// (`auto 6 160x120`; `old` makes 320x240 only). A development tool, not built
 // by CMake; from the repository root, with facedge's aarch64 ncnn in the cache:
 //
 //   NC=$(ls -d ~/.cache/facedge/ncnn/*-aarch64-*)/install
@@ -19,6 +20,7 @@
 //   python -m bench.a72.timing -L ~/.cache/facedge/arm/a72-prefix -- /tmp/preprocess_insn auto 6
 #include "facedge/preprocess.h"
 #include "mat.h"
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -35,6 +37,7 @@ static void old_path(const uint8_t* px, int sw, int sh, ncnn::Mat& out) {
 }
 int main(int argc, char** argv) {
   const int calls = atoi(argv[2]); const int sw = 720, sh = 478;
+  int w = 320, h = 240; if (argc > 3 && sscanf(argv[3], "%dx%d", &w, &h) != 2) return 2;
   std::vector<uint8_t> px((size_t)sw * sh * 3); unsigned seed = 1; for (auto& p : px) p = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
   ImageView img{px.data(), sw, sh, sw * 3, PixelFormat::BGR};
   float mean[3] = {127, 127, 127}, norm[3] = {1 / 128.f, 1 / 128.f, 1 / 128.f};
@@ -42,7 +45,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < calls; i++) {
     if (i) syscall(0x7fac, 1);
     if (!strcmp(argv[1], "old")) old_path(px.data(), sw, sh, out);
-    else resize_normalize(img, PixelOrder::RGB, mean, norm, 320, 240, out, nullptr, !strcmp(argv[1], "bilinear") ? ResizeFilter::Bilinear : ResizeFilter::Auto);
+    else resize_normalize(img, PixelOrder::RGB, mean, norm, w, h, out, nullptr, !strcmp(argv[1], "bilinear") ? ResizeFilter::Bilinear : ResizeFilter::Auto);
     if (i) syscall(0x7fac, 0);
   }
   return out.empty() && calls ? 1 : 0;

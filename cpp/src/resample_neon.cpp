@@ -6,8 +6,11 @@
 // Horizontal, 8 outputs at a time: their source values lie within a window of 32
 // neighbouring uint16 of each plane (up to about 3.5x downscale), which one 4-register
 // table lookup (tbl) per tap and plane gathers into the 8 lanes, with each tap's
-// indices and weights from the plan's table; umlal widens and sums into uint32. Plans whose windows do not
-// fit, and gray images, use the scalar kernels.
+// indices and weights from the plan's table; umlal widens and sums into uint32. Beyond
+// that (up to about 7.5x: a 640x480 frame to 160x120 or a 1280x720 one to 320x240)
+// lanes 0-3 and 4-7 each gather from a window of their own and the two lookups are
+// or-ed (a lane's index into the other window is 255, which tbl reads as zero).
+// Plans that fit neither, and gray images, use the scalar kernels.
 #include "facedge/resample_kernels.h"
 
 #if defined(FACEDGE_HAVE_NEON_KERNELS)
@@ -39,53 +42,75 @@ size_t plane_stride(const Plan& p)
     return (size_t)(p.src_width + kWindow + 7) / 8 * 8;
 }
 
-bool usable(const Plan& p)
+// Whether outputs x0 .. x1 - 1 take their weighted taps from within one window
+// starting at x0's first tap.
+bool fit_one_window(const Plan& p, int x0, int x1)
 {
-    if (!simd_can_run(p))
-        return false;
-    for (int g = 0; g < p.width / 8; g++)
-    {
-        const int base = p.x_first[8 * g];
-        for (int x = 8 * g; x < 8 * g + 8; x++)
-            for (int t = 0; t < p.x_taps; t++)
-                if (p.x_weight[(size_t)x * p.x_taps + t] && p.x_first[x] + t - base >= kWindow)
-                    return false;
-    }
+    const int base = p.x_first[x0];
+    for (int x = x0; x < x1; x++)
+        for (int t = 0; t < p.x_taps; t++)
+            if (p.x_weight[(size_t)x * p.x_taps + t] && p.x_first[x] + t - base >= kWindow)
+                return false;
     return true;
 }
 
-// The table: a header (the tap count, 3 spare), then per group of 8 outputs the
-// window's first value, 3 spare, and per tap 16 index bytes (the lanes' values in the
-// window, 2 bytes each) and 8 uint16 weights.
+// Windows per group of 8 outputs: 1 where every group fits one, 2 where every half
+// group fits one, else 0 (the scalar kernels).
+int windows_per_group(const Plan& p)
+{
+    bool one = true, two = true;
+    for (int g = 0; g < p.width / 8 && two; g++)
+    {
+        one = one && fit_one_window(p, 8 * g, 8 * g + 8);
+        two = fit_one_window(p, 8 * g, 8 * g + 4) && fit_one_window(p, 8 * g + 4, 8 * g + 8); // the loop stops once false
+    }
+    return one ? 1 : two ? 2 : 0;
+}
+
+bool usable(const Plan& p)
+{
+    return simd_can_run(p) && windows_per_group(p) > 0;
+}
+
+// The table: a header (the tap count, the windows per group W, 2 spare), then per
+// group of 8 outputs the windows' first values (W of 4 slots), and per tap W x 16
+// index bytes (the lanes' values in each window, 2 bytes each; 255 for a lane the
+// window does not serve) and 8 uint16 weights.
 const int kHeader = 4;
 
-int record_size(int taps)
+int record_size(int taps, int windows)
 {
-    return 4 + 8 * taps;
+    return 4 + (4 * windows + 4) * taps;
 }
 
 void prepare(Plan& p)
 {
-    const int T = used_taps(p), R = record_size(T), groups = p.width / 8;
+    const int T = used_taps(p), W = windows_per_group(p), R = record_size(T, W), groups = p.width / 8;
     p.table.assign(kHeader + (size_t)groups * R, 0);
     p.table[0] = T;
+    p.table[1] = W;
     for (int g = 0; g < groups; g++)
     {
         int32_t* r = p.table.data() + kHeader + (size_t)g * R;
-        const int base = p.x_first[8 * g];
-        r[0] = base;
+        for (int k = 0; k < W; k++)
+            r[k] = p.x_first[8 * g + 8 / W * k]; // window k serves lanes 8 / W * k onwards
         for (int t = 0; t < T; t++)
         {
-            uint8_t* index = (uint8_t*)(r + 4 + 8 * t);
-            uint16_t* weight = (uint16_t*)(r + 4 + 8 * t + 4);
+            int32_t* tap = r + 4 + (4 * W + 4) * t;
+            uint16_t* weight = (uint16_t*)(tap + 4 * W);
             for (int lane = 0; lane < 8; lane++)
             {
-                const int x = 8 * g + lane;
+                const int x = 8 * g + lane, window = lane / (8 / W);
                 const int16_t w = p.x_weight[(size_t)x * p.x_taps + t];
-                const int v = p.x_first[x] + t - base;
-                // a weightless tap out of the window: index 255 gathers a zero
-                index[2 * lane] = w ? (uint8_t)(2 * v) : 255;
-                index[2 * lane + 1] = w ? (uint8_t)(2 * v + 1) : 255;
+                for (int k = 0; k < W; k++)
+                {
+                    uint8_t* index = (uint8_t*)(tap + 4 * k);
+                    const int v = p.x_first[x] + t - r[k];
+                    // another window's lane, or a weightless tap out of the window: index 255 gathers a zero
+                    const bool gather = w && k == window;
+                    index[2 * lane] = gather ? (uint8_t)(2 * v) : 255;
+                    index[2 * lane + 1] = gather ? (uint8_t)(2 * v + 1) : 255;
+                }
                 weight[lane] = (uint16_t)w;
             }
         }
@@ -189,27 +214,33 @@ void vertical(const Plan& p, const uint8_t* image, size_t stride, int y, uint16_
         }
 }
 
-// Per group of 8 outputs, plane by plane: one window (4 registers, which tbl needs
-// consecutive) at a time keeps everything in registers; with all three planes' windows
-// at once the compiler ran out of consecutive registers and copied them around.
-// Taps > 0: that many, unrolled; 0: `count`.
-template<int Taps>
+// Per group of 8 outputs, plane by plane: one plane's windows (4 registers each, which
+// tbl needs consecutive) at a time keeps everything in registers; with all three
+// planes' windows at once the compiler ran out of consecutive registers and copied
+// them around. Taps > 0: that many, unrolled; 0: `count`. Windows: 1 or 2 per group.
+template<int Taps, int Windows>
 void horizontal_groups(const int32_t* table, int count, int groups, const uint16_t* const* planes, float* const* out, const float32x4_t* s,
                        const float32x4_t* b)
 {
-    const int T = Taps ? Taps : count, R = record_size(T);
+    const int T = Taps ? Taps : count, R = record_size(T, Windows);
     for (int g = 0; g < groups; g++)
     {
         const int32_t* r = table + (size_t)g * R;
         for (int k = 0; k < 3; k++)
         {
             const uint8x16x4_t window = vld1q_u8_x4((const uint8_t*)(planes[k] + r[0]));
+            uint8x16x4_t second;
+            if (Windows == 2)
+                second = vld1q_u8_x4((const uint8_t*)(planes[k] + r[1]));
             uint32x4_t lo = vdupq_n_u32(0), hi = vdupq_n_u32(0);
             for (int t = 0; t < T; t++)
             {
-                const uint8x16_t index = vld1q_u8((const uint8_t*)(r + 4 + 8 * t));
-                const uint16x8_t w = vld1q_u16((const uint16_t*)(r + 8 + 8 * t));
-                const uint16x8_t v = vreinterpretq_u16_u8(vqtbl4q_u8(window, index));
+                const int32_t* tap = r + 4 + (4 * Windows + 4) * t;
+                uint8x16_t gathered = vqtbl4q_u8(window, vld1q_u8((const uint8_t*)tap));
+                if (Windows == 2)
+                    gathered = vorrq_u8(gathered, vqtbl4q_u8(second, vld1q_u8((const uint8_t*)(tap + 4))));
+                const uint16x8_t w = vld1q_u16((const uint16_t*)(tap + 4 * Windows));
+                const uint16x8_t v = vreinterpretq_u16_u8(gathered);
                 lo = vmlal_u16(lo, vget_low_u16(v), vget_low_u16(w));
                 hi = vmlal_high_u16(hi, v, w);
             }
@@ -244,16 +275,25 @@ void horizontal(const Plan& p, const int16_t* scratch, float* const* out, const 
     const float one = (float)kVerticalOne * kHorizontalOne;
     const float32x4_t s[3] = {vdupq_n_f32(scale[0] / one), vdupq_n_f32(scale[1] / one), vdupq_n_f32(scale[2] / one)};
     const float32x4_t b[3] = {vdupq_n_f32(bias[0]), vdupq_n_f32(bias[1]), vdupq_n_f32(bias[2])};
-    const int T = p.table[0], groups = p.width / 8;
+    const int T = p.table[0], W = p.table[1], groups = p.width / 8;
     const int32_t* table = p.table.data() + kHeader;
-    switch (T)
-    {
-    case 2: horizontal_groups<2>(table, T, groups, planes, out, s, b); break;
-    case 3: horizontal_groups<3>(table, T, groups, planes, out, s, b); break;
-    case 4: horizontal_groups<4>(table, T, groups, planes, out, s, b); break;
-    case 5: horizontal_groups<5>(table, T, groups, planes, out, s, b); break;
-    default: horizontal_groups<0>(table, T, groups, planes, out, s, b); break;
-    }
+    if (W == 1)
+        switch (T)
+        {
+        case 2: horizontal_groups<2, 1>(table, T, groups, planes, out, s, b); break;
+        case 3: horizontal_groups<3, 1>(table, T, groups, planes, out, s, b); break;
+        case 4: horizontal_groups<4, 1>(table, T, groups, planes, out, s, b); break;
+        case 5: horizontal_groups<5, 1>(table, T, groups, planes, out, s, b); break;
+        default: horizontal_groups<0, 1>(table, T, groups, planes, out, s, b); break;
+        }
+    else // 4x-7.5x downscales: area filtering's 5-9 taps
+        switch (T)
+        {
+        case 5: horizontal_groups<5, 2>(table, T, groups, planes, out, s, b); break;
+        case 6: horizontal_groups<6, 2>(table, T, groups, planes, out, s, b); break;
+        case 7: horizontal_groups<7, 2>(table, T, groups, planes, out, s, b); break;
+        default: horizontal_groups<0, 2>(table, T, groups, planes, out, s, b); break;
+        }
     for (int x = groups * 8; x < p.width; x++) // the last width % 8 outputs
     {
         const int16_t* w = p.x_weight.data() + (size_t)x * p.x_taps;

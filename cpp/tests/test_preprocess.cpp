@@ -212,7 +212,9 @@ TEST(simd_kernels_equal_the_scalar_reference_on_odd_sizes_and_tails)
         {PixelFormat::RGBA, PixelOrder::BGR, 1001, 701, 4, 323, 227, ResizeFilter::Area},
         {PixelFormat::BGR, PixelOrder::RGB, 101, 77, 0, 163, 95, ResizeFilter::Auto},         // upscale
         {PixelFormat::BGR, PixelOrder::RGB, 1024, 240, 0, 320, 240, ResizeFilter::Auto},      // one axis at its size: single vertical taps
-        {PixelFormat::BGR, PixelOrder::RGB, 1605, 1203, 1, 321, 241, ResizeFilter::Auto},     // 5x: 6-7 taps (beyond NEON's window)
+        {PixelFormat::BGR, PixelOrder::RGB, 1605, 1203, 1, 321, 241, ResizeFilter::Auto},     // 5x: 6-7 taps (NEON: two windows per group)
+        {PixelFormat::BGR, PixelOrder::RGB, 720, 478, 0, 160, 120, ResizeFilter::Auto},       // 4.5x: the frontier's smallest input
+        {PixelFormat::BGRA, PixelOrder::BGR, 1283, 722, 2, 163, 97, ResizeFilter::Area},      // 7.9x across: beyond both windows on NEON
         {PixelFormat::BGR, PixelOrder::RGB, 37, 29, 0, 7, 5, ResizeFilter::Auto},             // narrower than one group of 8
         {PixelFormat::GRAY, PixelOrder::RGB, 97, 61, 3, 32, 24, ResizeFilter::Auto},          // gray: the scalar kernels everywhere
     };
@@ -238,10 +240,10 @@ TEST(simd_kernels_equal_the_scalar_reference_on_odd_sizes_and_tails)
         }
     }
 #if defined(__aarch64__)
-    CHECK(compared >= 10); // NEON ran every 3/4-channel case that fits its window
+    CHECK(compared == 12); // NEON ran every 3/4-channel case that fits its windows
 #elif defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        CHECK(compared == 11); // AVX2 ran every 3/4-channel case
+        CHECK(compared == 13); // AVX2 ran every 3/4-channel case
 #endif
 }
 
@@ -251,6 +253,9 @@ TEST(the_simd_kernels_are_chosen_where_the_cpu_has_them)
     const std::string chosen = resample::make_plan(720, 478, 320, 240, ResizeFilter::Auto, 3, pick).kernels->name;
 #if defined(__aarch64__)
     CHECK(chosen == "neon");
+    // beyond 3.5x across each half group of 8 outputs gathers from its own window; beyond 7.5x, scalar
+    CHECK(resample::make_plan(720, 478, 160, 120, ResizeFilter::Auto, 3, pick).kernels->name == std::string("neon"));
+    CHECK(resample::make_plan(1920, 1080, 160, 90, ResizeFilter::Auto, 3, pick).kernels->name == std::string("scalar"));
 #elif defined(__x86_64__)
     CHECK(chosen == ((__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? "avx2" : "scalar"));
 #endif
