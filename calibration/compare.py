@@ -114,46 +114,58 @@ def ranked_agreement(refs, gots, face_score=FACE_SCORE, ignore_score=IGNORE_SCOR
     as WIDER's IoU threshold would price it, where matching the fp32 box at 0.5 does not
     see a move of a few pixels. face_score / ignore_score: see FACE_SCORE, IGNORE_SCORE
     and ranked_thresholds."""
+    return ranked_ap([image_hits(ref, got, face_score, ignore_score, localise) for ref, got in zip(refs, gots)])
+
+
+def image_hits(ref, got, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE, localise=True) -> tuple:
+    """One image's part of ranked_agreement: (fp32 faces, the scores of the int8
+    detections that count, how much each counts as a hit). Images are independent, so
+    this can run beside the detections (numpy releases the GIL); ranked_ap combines
+    them in image order."""
+    ref_scores = np.asarray(ref.scores, np.float64)
+    ref_boxes = np.asarray(ref.boxes, np.float64).reshape(-1, 4)
+    keep = ref_scores >= ignore_score  # lower fp32 detections play no part: leave them out of the IoUs
+    ref_scores, ref_boxes = ref_scores[keep], ref_boxes[keep]
+    face = ref_scores >= face_score
+    borderline = (ref_scores >= ignore_score) & ~face
+    faces = int(face.sum())
+    got_scores = np.asarray(got.scores, np.float64)
+    if len(got_scores) == 0:
+        return faces, None, None
+    order = np.argsort(-got_scores, kind="stable")
+    got_boxes = np.asarray(got.boxes, np.float64).reshape(-1, 4)[order]
+    iou = iou_matrix(got_boxes, ref_boxes)
+    on_face = (iou[:, face] >= AGREEMENT_IOU).any(axis=1) if face.any() else np.zeros(len(order), dtype=bool)
+    on_borderline = (iou[:, borderline] >= AGREEMENT_IOU).any(axis=1) if borderline.any() else np.zeros(len(order), dtype=bool)
+    hit = np.zeros(len(order))
+    counted = ~on_face & ~on_borderline  # far from every fp32 face: a false detection
+    found = np.zeros(len(ref_scores), dtype=bool)
+    pairs = []
+    for k in np.flatnonzero(on_face):  # greedy in score order, as WIDER matches
+        cand = np.where(face & ~found, iou[k], -1.0)
+        i = int(np.argmax(cand))
+        if cand[i] >= AGREEMENT_IOU:
+            found[i] = counted[k] = True
+            pairs.append((k, i))
+        else:
+            counted[k] = not on_borderline[k]  # a second box on a found face, unless borderline
+    if pairs:
+        # a hit counts as much as WIDER would still count it (localisation.py): the
+        # rest of it is a false detection, as a box WIDER no longer matches is
+        k, i = np.array(pairs).T
+        hit[k] = match_credit(ref_boxes[i], got_boxes[k]) if localise else 1.0
+    return faces, got_scores[order][counted], hit[counted]
+
+
+def ranked_ap(per_image) -> float:
+    """ranked_agreement's AP from image_hits of every image, in image order."""
     from facedge.bench.wider.ap import voc_ap
 
-    scores, hits, faces = [], [], 0
-    for ref, got in zip(refs, gots):
-        ref_scores = np.asarray(ref.scores, np.float64)
-        ref_boxes = np.asarray(ref.boxes, np.float64).reshape(-1, 4)
-        keep = ref_scores >= ignore_score  # lower fp32 detections play no part: leave them out of the IoUs
-        ref_scores, ref_boxes = ref_scores[keep], ref_boxes[keep]
-        face = ref_scores >= face_score
-        borderline = (ref_scores >= ignore_score) & ~face
-        faces += int(face.sum())
-        got_scores = np.asarray(got.scores, np.float64)
-        if len(got_scores) == 0:
-            continue
-        order = np.argsort(-got_scores, kind="stable")
-        got_boxes = np.asarray(got.boxes, np.float64).reshape(-1, 4)[order]
-        iou = iou_matrix(got_boxes, ref_boxes)
-        on_face = (iou[:, face] >= AGREEMENT_IOU).any(axis=1) if face.any() else np.zeros(len(order), dtype=bool)
-        on_borderline = (iou[:, borderline] >= AGREEMENT_IOU).any(axis=1) if borderline.any() else np.zeros(len(order), dtype=bool)
-        hit = np.zeros(len(order))
-        counted = ~on_face & ~on_borderline  # far from every fp32 face: a false detection
-        found = np.zeros(len(ref_scores), dtype=bool)
-        pairs = []
-        for k in np.flatnonzero(on_face):  # greedy in score order, as WIDER matches
-            cand = np.where(face & ~found, iou[k], -1.0)
-            i = int(np.argmax(cand))
-            if cand[i] >= AGREEMENT_IOU:
-                found[i] = counted[k] = True
-                pairs.append((k, i))
-            else:
-                counted[k] = not on_borderline[k]  # a second box on a found face, unless borderline
-        if pairs:
-            # a hit counts as much as WIDER would still count it (localisation.py): the
-            # rest of it is a false detection, as a box WIDER no longer matches is
-            k, i = np.array(pairs).T
-            hit[k] = match_credit(ref_boxes[i], got_boxes[k]) if localise else 1.0
-        scores.append(got_scores[order][counted])
-        hits.append(hit[counted])
+    faces = sum(f for f, _, _ in per_image)
     if faces == 0:
         return 1.0
+    scores = [s for _, s, _ in per_image if s is not None]
+    hits = [h for _, _, h in per_image if h is not None]
     scores = np.concatenate(scores) if scores else np.zeros(0)
     hits = np.concatenate(hits) if hits else np.zeros(0)
     order = np.argsort(-scores, kind="stable")

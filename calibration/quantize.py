@@ -76,6 +76,7 @@ class _Job:
     float_order: str  # sensitivity | cycles
     rounding: str  # nearest | adaptive
     costs: object  # costs.ModelCosts of this model on the target's CPU
+    check_on: str = mixed.DEFAULT_CHECK_ON  # images | views | both: what the mixed-precision check runs on
 
     def cost_of(self, model, scales, float_names=()) -> float:
         """Estimated units on the target of `model` with every layer of `scales` int8 but float_names."""
@@ -91,7 +92,8 @@ class _Job:
 
 def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=DEFAULT_METHOD, keep_fp32="auto",
              eval_dir=None, table=None, threads=None, max_ap_loss=mixed.DEFAULT_MAX_AP_LOSS, equalize=True,
-             bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING) -> dict:
+             bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING,
+             check_on=mixed.DEFAULT_CHECK_ON) -> dict:
     """Quantize the fp32 model directory `fp32_dir` into `out_dir`/int8 and return
     the report (a dict).
 
@@ -116,18 +118,24 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     table) or "sensitivity" (the most sensitive first, whatever they cost).
     rounding: how float weights become int8: "adaptive" (the default: each rounded down
     or up for the least layer output error on calibration activations, rounding.py) or
-    "nearest" (each to its nearest level, as ncnn2int8)."""
+    "nearest" (each to its nearest level, as ncnn2int8).
+    check_on: what `keep_fp32="auto"` measures the AP lost on: "images" (the default: the
+    first calibration images as read), "views" (each of them mirrored, shifted or zoomed,
+    in turn) or "both" (mixed.check_views)."""
     started = time.monotonic()
     job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-                 bias_correction, target, float_order, rounding)
+                 bias_correction, target, float_order, rounding, check_on)
     with tempfile.TemporaryDirectory(prefix="facedge-calibration-") as scratch:
         return _run(job, Path(scratch), started)
 
 
 def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
-           bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING) -> _Job:
+           bias_correction=False, target=DEFAULT_TARGET, float_order=DEFAULT_FLOAT_ORDER, rounding=DEFAULT_ROUNDING,
+           check_on=mixed.DEFAULT_CHECK_ON) -> _Job:
     """Everything that can be refused, refused before the long part starts."""
     threads = _threads(threads)
+    if check_on not in mixed.CHECK_ON:
+        raise FacedgeError(f"--check-on: expected one of {', '.join(mixed.CHECK_ON)}, got {check_on!r}")
     if float_order not in FLOAT_ORDERS:
         raise FacedgeError(f"--float-order: expected one of {', '.join(FLOAT_ORDERS)}, got {float_order!r}")
     if rounding not in ROUNDINGS:
@@ -155,7 +163,7 @@ def _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, 
     costs = model_costs_of(fp32_dir, fp32, info.outputs.values(), CostTable.load(cpu))
     job = _Job(fp32_dir, info, out, fp32, qlayers, given_table, None if table is None else str(table), float_mode,
                float_names, calib_set, wider_root, method, threads, float(max_ap_loss), bool(equalize),
-               bool(bias_correction), target, float_order, rounding, costs)
+               bool(bias_correction), target, float_order, rounding, costs, check_on)
     _check_worth_quantizing(job)
     return job
 
@@ -213,15 +221,20 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
 
     # 2. mixed precision
     t = time.monotonic()
-    sensitivity, choice, float_names, order, thresholds = None, None, job.float_names, None, None
+    sensitivity, choice, float_names, order, thresholds, check_json = None, None, job.float_names, None, None, None
     if job.float_mode == "auto":
         images = [read_image(p) for p in stats.used[:max(mixed.CHECK_IMAGES, mixed.SENSITIVITY_IMAGES)]]
+        views = mixed.check_views(images, job.check_on)  # the sensitivity runs on the first SENSITIVITY_IMAGES
         ranked = facedge.Detector(str(job.fp32_dir), **mixed.MEASURE_OPTIONS, **mixed.RANKED_OPTIONS)
-        ref = mixed.Reference.measure(original, images, job.threads, ranked)
+        ref = mixed.Reference.measure(original, views, job.threads, ranked)
         with TrialModels(fp32, job.info.to_json(), job.protected) as trials:
             sensitivity = mixed.layer_sensitivity(trials, scales, ref.subset(mixed.SENSITIVITY_IMAGES), job.threads)
-            check = ref.subset(mixed.CHECK_IMAGES)
+            timings["mixed_precision_sensitivity"] = time.monotonic() - t  # with the fp32 reference
+            check = ref.subset(len(views))
             thresholds = check.thresholds
+            check_json = {"on": job.check_on, "images": len(views),
+                          "view_kinds": [] if job.check_on == "images" else list(mixed.VIEW_KINDS),
+                          "faces": check.face_count()}
             if job.float_order == "sensitivity":
                 choice = mixed.choose_float_layers(trials, scales, sensitivity, check, job.threads, job.max_ap_loss)
                 order = {"by": "sensitivity", "free": [], "ranked": sorted(scales, key=lambda n: -sensitivity[n])}
@@ -245,6 +258,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
                 "bias_correction": job.bias_correction and job.given_table is None,
                 "rounding": job.rounding if job.given_table is None else "nearest",
                 "max_ap_loss": job.max_ap_loss if job.float_mode == "auto" else None,
+                "check_on": job.check_on if job.float_mode == "auto" else None,
                 "table_sha256": hashlib.sha256(table_text(quantized).encode()).hexdigest()}
     if job.table_path is not None:
         settings["table"] = job.table_path
@@ -274,6 +288,7 @@ def _run(job: _Job, scratch: Path, started: float) -> dict:
             "target": _target_report(job, int8_model),
             "mixed_precision": None if choice is None else {"max_ap_loss": choice.target, "met": choice.met,
                                                              "ap_loss": round(choice.loss, 6), "order": order,
+                                                             "check": check_json,
                                                              "face_score": round(thresholds[0], 4),
                                                              "ignore_score": round(thresholds[1], 4),
                                                              "localisation_sigma": localisation.SIGMA,

@@ -88,7 +88,7 @@ def markdown(r: dict) -> str:
     mp = r.get("mixed_precision")
     if mp:
         lines.append(f"- mixed precision: at most {mp['max_ap_loss']} AP lost against fp32's own detections on the "
-                     f"calibration images: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
+                     f"calibration images{_check_views(mp.get('check'))}: {'met' if mp['met'] else 'NOT met'} with {len(mp['float_layers'])} float "
                      "layer(s); float layers -> AP lost: " + ", ".join(f"{k} -> {e:.4f}" for k, e in mp["steps"])
                      + (f" (fp32 detections scoring >= {mp['face_score']} are the faces, {mp['ignore_score']} .. "
                         f"{mp['face_score']} borderline)" if "face_score" in mp else "")
@@ -143,3 +143,11 @@ def markdown(r: dict) -> str:
     t = r["timings_s"]
     lines += ["", "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), ""]
     return "\n".join(lines)
+
+
+def _check_views(check) -> str:
+    if not check:
+        return ""
+    what = {"images": "images as read", "views": "views: each mirrored, shifted or zoomed in turn",
+            "both": "images as read and a view of each"}[check["on"]]
+    return f" ({check['images']}, {what}: {check['faces']} fp32 faces)"

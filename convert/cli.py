@@ -53,6 +53,8 @@ def configure_parser(p):
                    help="correct the int8 layers' biases for their weights' rounding (off by default)")
     q.add_argument("--rounding", choices=("nearest", "adaptive"), default=None,
                    help="how weights become int8 (see facedge quantize --help)")
+    q.add_argument("--check-on", choices=("images", "views", "both"), default=None,
+                   help="with --keep-fp32 auto: what the AP lost is measured on (default images; see facedge quantize --help)")
 
 
 def missing_dependencies():
@@ -61,10 +63,10 @@ def missing_dependencies():
 
 def run(args) -> int:
     int8_options = (args.calib, args.calib_count, args.calib_method, args.keep_fp32, args.max_ap_loss, args.eval,
-                    args.target, args.float_order, args.bias_correction or None, args.rounding)
+                    args.target, args.float_order, args.bias_correction or None, args.rounding, args.check_on)
     if not args.int8 and any(v is not None for v in int8_options):
         raise FacedgeError("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss, --eval, --target, "
-                           "--float-order, --bias-correction and --rounding need --int8")
+                           "--float-order, --bias-correction, --rounding and --check-on need --int8")
     if args.int8:
         from facedge.calibration.costs import resolve_target
 
@@ -95,7 +97,8 @@ def run(args) -> int:
             max_ap_loss=args.max_ap_loss if args.max_ap_loss is not None else calibration.mixed.DEFAULT_MAX_AP_LOSS,
             target=args.target or calibration.DEFAULT_TARGET, bias_correction=args.bias_correction,
             float_order=args.float_order or calibration.DEFAULT_FLOAT_ORDER,
-            rounding=args.rounding or calibration.DEFAULT_ROUNDING)
+            rounding=args.rounding or calibration.DEFAULT_ROUNDING,
+            check_on=args.check_on or calibration.mixed.DEFAULT_CHECK_ON)
         print(summary(report))
     return 0
 

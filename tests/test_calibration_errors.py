@@ -136,6 +136,7 @@ def test_a_table_that_does_not_match_the_model(fp32_dir, few_images, tmp_path, t
     ({"eval_dir": "/nonexistent/wider"}, r"/nonexistent/wider"),
     ({"rounding": "stochastic"}, r"--rounding: expected one of nearest, adaptive, got 'stochastic'"),
     ({"float_order": "speed"}, r"--float-order: expected one of sensitivity, cycles, got 'speed'"),
+    ({"check_on": "mirrors"}, r"--check-on: expected one of images, views, both, got 'mirrors'"),
 ])
 def test_bad_options_fail_before_any_work(fp32_dir, few_images, tmp_path, kwargs, message):
     out = tmp_path / "out"

@@ -40,12 +40,12 @@ def test_runtime_only_install_is_told_which_extra_to_install(monkeypatch, capsys
 
 @pytest.mark.parametrize("option", [["--calib", "."], ["--keep-fp32", "none"], ["--max-ap-loss", "0.01"],
                                     ["--target", "pi5"], ["--float-order", "cycles"], ["--bias-correction"],
-                                    ["--rounding", "adaptive"]])
+                                    ["--rounding", "adaptive"], ["--check-on", "views"]])
 def test_calibration_options_need_int8(capsys, tmp_path, option):
     rc, _, err = _main(["convert", *option, "-o", str(tmp_path / "out")], capsys)
     assert rc == 1
     assert ("--calib, --calib-count, --calib-method, --keep-fp32, --max-ap-loss, --eval, --target, "
-            "--float-order, --bias-correction and --rounding need --int8") in err
+            "--float-order, --bias-correction, --rounding and --check-on need --int8") in err
     assert not (tmp_path / "out").exists()
 
 
