@@ -16,6 +16,7 @@
 #include "blob.h"
 #include "datareader.h"
 #include "layer.h"
+#include "cpu.h"
 #include "net.h"
 
 namespace facedge {
@@ -129,6 +130,42 @@ void keep_output_tail_fp32(ncnn::Net& net, std::initializer_list<std::string> ou
     }
 }
 
+// Whether the network input may be made in bf16 by facedge itself (resize_normalize's
+// bf16): exactly where ncnn would cast the fp32 input to bf16 before its first layers
+// anyway (net.cpp convert_layout: bf16 storage on, every layer reading the input takes
+// bf16), and where ncnn's cast rounds as facedge's does, (bits + 0x8000) >> 16: not on
+// CPUs with Arm's bf16 instructions, whose conversion rounds ties to even. The same
+// bytes reach the network; the cast's pass over the input (a read of the fp32 planes
+// and a write of the bf16 ones) and half of the input's writes are saved.
+bool takes_bf16_input(const ncnn::Net& net, const std::string& input_blob, FloatStorage storage)
+{
+    if (storage != FloatStorage::Bf16 || ncnn::cpu_support_arm_bf16())
+        return false;
+    const std::vector<ncnn::Blob>& blobs = net.blobs();
+    bool read = false;
+    for (const ncnn::Layer* layer : net.layers())
+        for (int bottom : layer->bottoms)
+            if (blobs[bottom].name == input_blob)
+            {
+                if (!layer->support_bf16_storage || (layer->featmask & (1 << 2)))
+                    return false;
+                read = true;
+            }
+    return read;
+}
+
+// Counts a call in progress for as long as it lives.
+struct CallCount
+{
+    explicit CallCount(std::atomic<int>& n)
+        : n_(n)
+    {
+        n_++;
+    }
+    ~CallCount() { n_--; }
+    std::atomic<int>& n_;
+};
+
 } // namespace
 
 // The output tensors of one inference, held (not copied) until decoded. `scores`
@@ -222,6 +259,8 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     if (net_->load_model(reader) != 0)
         throw Error(bin_path + ": ncnn could not load the weights (see ncnn's message above)");
 
+    bf16_input_ = takes_bf16_input(*net_, config_.input_blob, float_storage_);
+
     inference_thread_.reset(new InferenceThread(options_.num_threads == 1));
 
     // The default input size: valid for the family, and the graph runs at it. One
@@ -235,7 +274,7 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
     blank.fill(0.f);
     NetOutputs probe;
     Timings unused;
-    run_network(blank, w, h, probe, unused);
+    run_network(nullptr, w, h, blank, probe, unused);
     num_score_columns_ = probe.view.num_classes;
     if (config_.num_classes && config_.num_classes + 1 != num_score_columns_)
         throw Error(param_path + ": the scores output '" + config_.scores_blob + "' has " + std::to_string(num_score_columns_)
@@ -245,12 +284,12 @@ Detector::Detector(const std::string& param_path, const std::string& bin_path, c
 
 Detector::~Detector() = default;
 
-void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const
+void Detector::prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in, int threads) const
 {
-    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize);
     int nw = 0, nh = 0;
-    network_size(family_, w, h, nw, nh);
-    pad_bottom_right(in, nw, nh, config_.mean, config_.norm, input_allocator_.get());
+    network_size(family_, w, h, nw, nh); // the padded size, for families that pad
+    resize_normalize(image, config_.pixel_order, config_.mean, config_.norm, w, h, in, input_allocator_.get(), options_.resize, threads, nw, nh,
+                     bf16_input_);
 }
 
 void Detector::input_size_for_call(int& w, int& h, int override_w, int override_h) const
@@ -308,17 +347,47 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
     return slot;
 }
 
-void Detector::run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const
+void Detector::on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
+                                   const std::function<void(const ncnn::Mat&)>& network) const
+{
+    priors_for(w, h); // the shape check at this size, before any work
+    if (image && options_.num_threads > 1 && calls_.load() == 1 && inference_thread_->idle())
+    {
+        // This is the Detector's only call in progress and nothing runs on the
+        // inference thread (one caller: a camera loop, a benchmark): the preprocessing
+        // joins the inference job and runs on the Detector's OpenMP team, split by
+        // output rows, instead of on the caller's thread alone while the team sleeps.
+        inference_thread_->run([&] {
+            const auto t0 = Clock::now();
+            prepare_input(*image, w, h, in, options_.num_threads);
+            timings.preprocess_ms = ms_since(t0);
+            network(in);
+        });
+        return;
+    }
+    if (image)
+    {
+        // Other calls are in progress (inferring, waiting, or decoding and about to
+        // come back): preprocess here, on the caller's thread, concurrently with them,
+        // as the team has their inferences to run.
+        const auto t0 = Clock::now();
+        prepare_input(*image, w, h, in, 1);
+        timings.preprocess_ms = ms_since(t0);
+    }
+    inference_thread_->run([&] { network(in); });
+}
+
+void Detector::run_network(const ImageView* image, int w, int h, ncnn::Mat& input, NetOutputs& out, Timings& timings) const
 {
     const auto priors = priors_for(w, h);
     const int n = (int)priors->size();
 
     bool failed = false;
-    inference_thread_->run([&] {
+    on_inference_thread(image, w, h, input, timings, [&](const ncnn::Mat& in) {
         const auto t0 = Clock::now();
         ncnn::Extractor ex = net_->create_extractor();
         ex.set_light_mode(options_.lightmode);
-        if (ex.input(config_.input_blob.c_str(), input) != 0)
+        if (ex.input(config_.input_blob.c_str(), in) != 0)
             throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
         failed = ex.extract(config_.scores_blob.c_str(), out.scores_mat) != 0 || ex.extract(config_.boxes_blob.c_str(), out.boxes_mat) != 0
                  || (!config_.landmarks_blob.empty() && ex.extract(config_.landmarks_blob.c_str(), out.landmarks_mat) != 0);
@@ -357,16 +426,14 @@ RawResult Detector::copy_raw(const NetOutputs& out) const
 
 RawResult Detector::infer(const ImageView& image, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
     Timings timings;
-    const auto t0 = Clock::now();
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
-    timings.preprocess_ms = ms_since(t0);
     NetOutputs net;
-    run_network(in, w, h, net, timings);
+    run_network(&image, w, h, in, net, timings);
     RawResult out = copy_raw(net);
     out.timings = timings;
     return out;
@@ -384,7 +451,7 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
     pad_bottom_right(in, nw, nh, config_.mean, config_.norm);
     NetOutputs net;
     Timings timings;
-    run_network(in, w, h, net, timings);
+    run_network(nullptr, w, h, in, net, timings);
     RawResult out = copy_raw(net);
     out.timings = timings;
     return out;
@@ -392,20 +459,20 @@ RawResult Detector::infer_normalized(const float* chw, int input_width, int inpu
 
 std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vector<std::string>& names, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
     for (const std::string& name : names)
         if (std::find(model_check_.blob_names.begin(), model_check_.blob_names.end(), name) == model_check_.blob_names.end())
             throw Error("the model has no blob named '" + name + "'");
-    priors_for(w, h); // shape check at this size
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
     std::vector<ncnn::Mat> mats(names.size());
-    inference_thread_->run([&] {
+    Timings unused;
+    on_inference_thread(&image, w, h, in, unused, [&](const ncnn::Mat& input) {
         ncnn::Extractor ex = net_->create_extractor();
         ex.set_light_mode(false); // keep every blob: several may be asked for
-        if (ex.input(config_.input_blob.c_str(), in) != 0)
+        if (ex.input(config_.input_blob.c_str(), input) != 0)
             throw Error("ncnn rejected the input blob '" + config_.input_blob + "'");
         for (size_t k = 0; k < names.size(); k++)
             if (ex.extract(names[k].c_str(), mats[k]) != 0)
@@ -432,21 +499,18 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
 
 DetectResult Detector::detect(const ImageView& image, int input_width, int input_height) const
 {
+    const CallCount counted(calls_);
     check_image(image);
     int w, h;
     input_size_for_call(w, h, input_width, input_height);
     DetectResult result;
 
-    auto t0 = Clock::now();
     ncnn::Mat in;
-    prepare_input(image, w, h, in);
-    result.timings.preprocess_ms = ms_since(t0);
-
     NetOutputs net;
-    run_network(in, w, h, net, result.timings);
+    run_network(&image, w, h, in, net, result.timings);
     in.release(); // back to the pool before decoding
 
-    t0 = Clock::now();
+    const auto t0 = Clock::now();
     const auto priors = priors_for(w, h);
     result.num_landmarks = net.view.landmarks ? family_.num_landmarks : 0;
     std::vector<Face> candidates = decode_faces(family_, *priors, net.view, options_.score_threshold, image.width, image.height);

@@ -33,6 +33,14 @@ void InferenceThread::run(const std::function<void()>& job)
         std::rethrow_exception(pending.error);
 }
 
+bool InferenceThread::idle()
+{
+    if (inline_)
+        return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !running_ && queue_.empty();
+}
+
 void InferenceThread::loop()
 {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -43,6 +51,7 @@ void InferenceThread::loop()
             return;
         Pending* p = queue_.front();
         queue_.pop_front();
+        running_ = true;
         lock.unlock();
         try
         {
@@ -53,6 +62,7 @@ void InferenceThread::loop()
             p->error = std::current_exception();
         }
         lock.lock();
+        running_ = false;
         p->done = true;
         // every waiter checks its own flag; few callers wait at once
         finished_.notify_all();

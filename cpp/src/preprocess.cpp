@@ -1,5 +1,6 @@
 #include "facedge/preprocess.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,53 +81,187 @@ void prefetch_rows(const resample::Plan& plan, const ImageView& image, int y)
 #endif
 }
 
-// One load from every 4 KB page of the frame before the rows are read. A frame from
-// memory costs a page walk per page (577 on a 1024x768 BGR frame, a row every 3 KB;
-// nested walks in a virtual machine); read in order, each walk stalls the row that
-// needs it, while these independent loads let the walks overlap and leave the
+// One load from every 4 KB page of source rows [first, last] before they are read. A
+// frame from memory costs a page walk per page (577 on a 1024x768 BGR frame, a row
+// every 3 KB; nested walks in a virtual machine); read in order, each walk stalls the
+// row that needs it, while these independent loads let the walks overlap and leave the
 // translations in the second-level TLB (on a 1024x768 frame here: preprocessing 0.29
-// instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). x86 only, like
+// instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). Each thread of a
+// parallel pass touches only the rows its own output rows read. x86 only, like
 // prefetch_rows.
-void touch_pages(const ImageView& image)
+void touch_pages(const ImageView& image, int first, int last)
 {
 #if defined(__x86_64__)
-    const size_t bytes = (size_t)(image.height - 1) * image.stride + (size_t)image.width * channels_of(image.format);
-    const volatile uint8_t* data = image.data;
+    const uint8_t* begin = image.data + (size_t)first * image.stride;
+    const size_t bytes = (size_t)(last - first) * image.stride + (size_t)image.width * channels_of(image.format);
+    const volatile uint8_t* data = begin;
     for (size_t i = 0; i < bytes; i += 4096)
         (void)data[i];
 #else
-    (void)image;
+    (void)image, (void)first, (void)last;
 #endif
 }
 
-void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
-                        int height, ResizeFilter filter, ncnn::Mat& out)
+// Where one output row goes: the three planes' row y of `out`, fp32 or bf16, the
+// padding right of the image filled with what a black pixel becomes, (0 - mean) * norm.
+// The kernels write floats; they write straight into an fp32 output, or into this
+// thread's row buffer, which is then stored plane by plane:
+//  - bf16 output: each value rounded as ncnn's cast_float32_to_bfloat16 rounds it
+//    ((bits + 0x8000) >> 16), so the network sees the bytes ncnn's own cast of the fp32
+//    input would give it, without that extra pass over the input;
+//  - fp32 planes a multiple of 4 KB apart (YuNet's padded inputs, 640x480: w x h a
+//    multiple of 1024 floats): written side by side, the three planes' rows fall in the
+//    same sets of a 2-way L1 (the Cortex-A72's 32 KB: 16 KB per way), where each store
+//    evicts the line another plane is filling (on the A72 model, 45 k more L1 misses
+//    for a 160x128 input).
+class RowStore
 {
-    const resample::Plan& plan = plan_for(image.width, image.height, width, height, filter, channels, pick);
+public:
+    RowStore(ncnn::Mat& out, int width, const float offset[3])
+        : out_(out), width_(width), offset_(offset), bf16_(out.elemsize == 2),
+          buffered_(bf16_ || (out.cstep * out.elemsize) % 4096 == 0)
+    {
+        thread_local std::vector<float> buffer;
+        if (buffered_ && buffer.size() < (size_t)3 * width)
+            buffer.resize((size_t)3 * width);
+        for (int k = 0; k < 3; k++)
+            buffer_[k] = buffer.data() + (size_t)k * width;
+    }
+
+    // where the kernels write row y
+    float* const* row(int y)
+    {
+        if (buffered_)
+            return buffer_;
+        for (int k = 0; k < 3; k++)
+            direct_[k] = (float*)out_.channel(k) + (size_t)y * out_.w;
+        return direct_;
+    }
+
+    // row y written: store it (buffered) and fill its padding
+    void done(int y)
+    {
+        for (int k = 0; k < 3; k++)
+        {
+            if (bf16_)
+            {
+                unsigned short* dst = (unsigned short*)out_.channel(k) + (size_t)y * out_.w;
+                const float* src = buffer_[k];
+                for (int x = 0; x < width_; x++)
+                    dst[x] = ncnn::float32_to_bfloat16(src[x]);
+                std::fill(dst + width_, dst + out_.w, ncnn::float32_to_bfloat16(offset_[k]));
+            }
+            else
+            {
+                float* dst = (float*)out_.channel(k) + (size_t)y * out_.w;
+                if (buffered_)
+                    std::memcpy(dst, buffer_[k], sizeof(float) * width_);
+                std::fill(dst + width_, dst + out_.w, offset_[k]);
+            }
+        }
+    }
+
+private:
+    ncnn::Mat& out_;
+    const int width_;
+    const float* offset_;
+    const bool bf16_, buffered_;
+    float* buffer_[3];
+    float* direct_[3];
+};
+
+// Output rows [begin, end) of the resampling, with this thread's own scratch row.
+void resample_rows(const resample::Plan& plan, const ImageView& image, const float norm[3], const float offset[3], int begin, int end,
+                   ncnn::Mat& out)
+{
+    if (begin >= end)
+        return;
     thread_local std::vector<int16_t> scratch;
     if (scratch.size() < plan.scratch_values)
         scratch.assign(plan.scratch_values, 0); // zeros past the row: the padding taps read them (at weight 0)
-    touch_pages(image);
-    for (int y = 0; y < height; y++)
+    int first = image.height, last = 0; // the source rows this block reads
+    for (int k = plan.y_begin[begin]; k < plan.y_begin[end]; k++)
     {
-        float* dst[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,
-                         (float*)out.channel(2) + (size_t)y * width};
-        plan.kernels->vertical(plan, image.data, image.stride, y, scratch.data());
-        prefetch_rows(plan, image, y + 1); // while the horizontal pass computes
-        plan.kernels->horizontal(plan, scratch.data(), dst, norm, offset);
+        first = std::min(first, plan.y_row[k]);
+        last = std::max(last, plan.y_row[k]);
     }
+    touch_pages(image, first, last);
+    RowStore store(out, plan.width, offset);
+    for (int y = begin; y < end; y++)
+    {
+        plan.kernels->vertical(plan, image.data, image.stride, y, scratch.data());
+        if (y + 1 < end)
+            prefetch_rows(plan, image, y + 1); // while the horizontal pass computes
+        plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset);
+        store.done(y);
+    }
+}
+
+// Output rows [begin, end) at the network's own size: each pixel converted once.
+void convert_rows(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int begin, int end,
+                  ncnn::Mat& out)
+{
+    const int width = image.width;
+    RowStore store(out, width, offset);
+    for (int y = begin; y < end; y++)
+    {
+        const uint8_t* row = image.data + (size_t)y * image.stride;
+        float* const* planes = store.row(y);
+        if (channels == 1)
+            to_planes<1>(row, width, pick, norm, offset, planes);
+        else if (channels == 3)
+            to_planes<3>(row, width, pick, norm, offset, planes);
+        else
+            to_planes<4>(row, width, pick, norm, offset, planes);
+        store.done(y);
+    }
+}
+
+// rows(begin, end) over [0, height): on this thread alone (threads 1), or split into
+// `threads` contiguous blocks run by an OpenMP team started from this thread. With
+// GCC's OpenMP a thread keeps one team for all its parallel regions, so called from a
+// Detector's inference thread this is the very team ncnn's layers run on: no thread
+// beyond the Detector's budget. Every output row is computed alone (its own vertical
+// pass into its own thread's scratch), so the result does not depend on the split.
+template<class Rows>
+void for_row_blocks(int height, int threads, const Rows& rows)
+{
+#if defined(_OPENMP)
+    if (threads > 1 && height >= 2 * threads)
+    {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int t = 0; t < threads; t++)
+            rows((int)((long long)height * t / threads), (int)((long long)height * (t + 1) / threads));
+        return;
+    }
+#endif
+    (void)threads;
+    rows(0, height);
+}
+
+void resample_normalize(const ImageView& image, int channels, const int pick[3], const float norm[3], const float offset[3], int width,
+                        int height, ResizeFilter filter, ncnn::Mat& out, int threads)
+{
+    // made on this thread (its kernels as forced here), read by every thread of the team
+    const resample::Plan& plan = plan_for(image.width, image.height, width, height, filter, channels, pick);
+    for_row_blocks(height, threads, [&](int begin, int end) { resample_rows(plan, image, norm, offset, begin, end, out); });
 }
 
 } // namespace
 
 void resize_normalize(const ImageView& image, PixelOrder order, const float mean[3], const float norm[3], int width, int height, ncnn::Mat& out,
-                      ncnn::Allocator* allocator, ResizeFilter filter)
+                      ncnn::Allocator* allocator, ResizeFilter filter, int threads, int padded_width, int padded_height, bool bf16)
 {
+    padded_width = padded_width ? padded_width : width;
+    padded_height = padded_height ? padded_height : height;
+    if (padded_width < width || padded_height < height)
+        throw Error("cannot pad a " + std::to_string(width) + "x" + std::to_string(height) + " input to the smaller " + std::to_string(padded_width)
+                    + "x" + std::to_string(padded_height));
     if (image.width < 2 || image.height < 2) // bilinear needs two source pixels per axis
         throw Error("image must be at least 2x2 pixels, got " + std::to_string(image.width) + "x" + std::to_string(image.height));
     const int channels = channels_of(image.format);
 
-    out.create(width, height, 3, (size_t)4u, allocator);
+    out.create(padded_width, padded_height, 3, bf16 ? (size_t)2u : (size_t)4u, allocator);
     if (out.empty())
         throw Error("could not allocate the input tensor");
     const bool src_rgb = image.format == PixelFormat::RGB || image.format == PixelFormat::RGBA;
@@ -142,21 +277,18 @@ void resize_normalize(const ImageView& image, PixelOrder order, const float mean
     {
         // the network's own size: no resampling, each pixel converted once, row by row
         // (rows may be strided)
-        for (int y = 0; y < height; y++)
-        {
-            const uint8_t* row = image.data + (size_t)y * image.stride;
-            float* planes[3] = {(float*)out.channel(0) + (size_t)y * width, (float*)out.channel(1) + (size_t)y * width,
-                                (float*)out.channel(2) + (size_t)y * width};
-            if (channels == 1)
-                to_planes<1>(row, width, pick, norm, offset, planes);
-            else if (channels == 3)
-                to_planes<3>(row, width, pick, norm, offset, planes);
-            else
-                to_planes<4>(row, width, pick, norm, offset, planes);
-        }
-        return;
+        for_row_blocks(height, threads, [&](int begin, int end) { convert_rows(image, channels, pick, norm, offset, begin, end, out); });
     }
-    resample_normalize(image, channels, pick, norm, offset, width, height, filter, out);
+    else
+        resample_normalize(image, channels, pick, norm, offset, width, height, filter, out, threads);
+    for (int k = 0; k < 3; k++) // the padding below the image
+    {
+        const size_t from = (size_t)height * padded_width, to = (size_t)padded_height * padded_width;
+        if (bf16)
+            std::fill((unsigned short*)out.channel(k) + from, (unsigned short*)out.channel(k) + to, ncnn::float32_to_bfloat16(offset[k]));
+        else
+            std::fill((float*)out.channel(k) + from, (float*)out.channel(k) + to, offset[k]);
+    }
 }
 
 void pad_bottom_right(ncnn::Mat& in, int net_width, int net_height, const float mean[3], const float norm[3], ncnn::Allocator* allocator)

@@ -86,3 +86,33 @@ TEST(inline_jobs_run_one_at_a_time_on_the_callers_threads)
     CHECK(r.threads.size() == 4);
     CHECK_THROWS_WITH(worker.run([] { throw facedge::Error("inline failure"); }), "inline failure");
 }
+
+TEST(idle_says_whether_a_job_runs_or_waits)
+{
+    // Detector::detect moves a single caller's preprocessing onto the inference thread
+    // only when it is idle: not while a job runs or waits there, and never inline.
+    InferenceThread worker;
+    CHECK(worker.idle()); // not started yet
+    std::atomic<bool> started(false), release(false);
+    std::thread caller([&] {
+        worker.run([&] {
+            started = true;
+            while (!release)
+                std::this_thread::yield();
+        });
+    });
+    while (!started)
+        std::this_thread::yield();
+    CHECK(!worker.idle()); // a job runs
+    std::atomic<bool> second_done(false);
+    std::thread second([&] {
+        worker.run([&] { second_done = true; });
+    });
+    release = true;
+    caller.join();
+    second.join();
+    CHECK(second_done);
+    CHECK(worker.idle()); // both done
+    InferenceThread inline_worker(true);
+    CHECK(!inline_worker.idle());
+}

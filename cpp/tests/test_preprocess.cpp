@@ -4,6 +4,8 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -311,4 +313,87 @@ TEST(padding_keeps_the_input_at_the_top_left_and_fills_with_normalized_black)
     pad_bottom_right(same, 4, 3, mean, norm); // already the network size: untouched
     CHECK(same.data == before);
     CHECK_THROWS_WITH(pad_bottom_right(same, 2, 3, mean, norm), "cannot pad a 4x3 input to the smaller 2x3");
+}
+
+TEST(preprocessing_split_over_threads_padded_in_place_or_in_bf16_gives_the_same_bytes)
+{
+    // The Detector runs the resampling on its OpenMP team when it has one caller: each
+    // output row computed alone, so any split must give exactly the serial bytes, with
+    // every kernel set, filter, pixel format and at the network's own size too.
+    struct Case
+    {
+        PixelFormat format;
+        PixelOrder order;
+        int sw, sh, pad, w, h;
+        ResizeFilter filter;
+    };
+    const Case cases[] = {
+        {PixelFormat::BGR, PixelOrder::RGB, 720, 478, 0, 160, 120, ResizeFilter::Auto},      // the A72 photo, area 4.5x
+        {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Auto},     // area 3.2x
+        {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Bilinear},
+        {PixelFormat::RGBA, PixelOrder::BGR, 1001, 701, 4, 323, 227, ResizeFilter::Area},
+        {PixelFormat::BGRA, PixelOrder::RGB, 333, 222, 0, 159, 121, ResizeFilter::Bilinear},
+        {PixelFormat::BGR, PixelOrder::RGB, 101, 77, 3, 163, 95, ResizeFilter::Auto},        // upscale
+        {PixelFormat::GRAY, PixelOrder::RGB, 97, 61, 3, 32, 24, ResizeFilter::Auto},         // the scalar kernels
+        {PixelFormat::BGR, PixelOrder::RGB, 320, 240, 5, 320, 240, ResizeFilter::Auto},      // network size: no resampling
+        {PixelFormat::BGR, PixelOrder::RGB, 37, 29, 0, 7, 5, ResizeFilter::Auto},            // fewer rows than 2 per thread
+    };
+    int compared = 0;
+    for_each_kernel_set([&](const std::string&) {
+        for (const Case& c : cases)
+        {
+            const int ch = channels_of(c.format), stride = c.sw * ch + c.pad;
+            const std::vector<uint8_t> px = noise((size_t)stride * c.sh, 777u + c.sw);
+            ImageView img{px.data(), c.sw, c.sh, stride, c.format};
+            ncnn::Mat serial;
+            resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, serial, nullptr, c.filter, 1);
+            for (int threads : {2, 3, 4, 7})
+            {
+                ncnn::Mat split;
+                resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, split, nullptr, c.filter, threads);
+                CHECK(split.w == c.w && split.h == c.h && split.c == 3);
+                bool same = true;
+                for (int k = 0; k < 3; k++)
+                    same = same && std::memcmp(split.channel(k), serial.channel(k), sizeof(float) * c.w * c.h) == 0;
+                if (!same)
+                    std::cerr << "  differs: " << c.sw << "x" << c.sh << " -> " << c.w << "x" << c.h << " threads " << threads << "\n";
+                CHECK(same);
+                compared++;
+            }
+            // a padding family's input (YuNet: up to multiples of 32), made in the same
+            // pass: the bytes of resizing, then pad_bottom_right
+            const int pw = (c.w + 31) / 32 * 32 + 32, ph = (c.h + 31) / 32 * 32;
+            ncnn::Mat padded_after = serial.clone();
+            pad_bottom_right(padded_after, pw, ph, kMean, kNorm);
+            for (int threads : {1, 3})
+            {
+                ncnn::Mat padded;
+                resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, padded, nullptr, c.filter, threads, pw, ph);
+                CHECK(padded.w == pw && padded.h == ph && padded.c == 3);
+                bool same = true;
+                for (int k = 0; k < 3; k++)
+                    same = same && std::memcmp(padded.channel(k), padded_after.channel(k), sizeof(float) * pw * ph) == 0;
+                CHECK(same);
+                compared++;
+            }
+            // bf16 storage's input: the bytes ncnn's own cast gives the fp32 input
+            for (const ncnn::Mat* fp32 : {&serial, &padded_after})
+            {
+                ncnn::Mat cast;
+                ncnn::cast_float32_to_bfloat16(*fp32, cast);
+                for (int threads : {1, 3})
+                {
+                    ncnn::Mat bf16;
+                    resize_normalize(img, c.order, kMean, kNorm, c.w, c.h, bf16, nullptr, c.filter, threads, fp32->w, fp32->h, true);
+                    CHECK(bf16.w == fp32->w && bf16.h == fp32->h && bf16.c == 3 && bf16.elemsize == 2 && cast.elemsize == 2);
+                    bool same = true;
+                    for (int k = 0; k < 3; k++)
+                        same = same && std::memcmp(bf16.channel(k), cast.channel(k), 2 * (size_t)fp32->w * fp32->h) == 0;
+                    CHECK(same);
+                    compared++;
+                }
+            }
+        }
+    });
+    CHECK(compared >= 90);
 }

@@ -1,6 +1,7 @@
 // The face detector: pixels in, faces out, all in one call.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -121,7 +122,10 @@ public:
     // Thread-safe: concurrent calls share the network and the prior cache. Their
     // inferences run one at a time on the Detector's inference thread (see
     // inference_thread.h), so a Detector never has more than num_threads threads
-    // busy in ncnn; preprocessing and decoding run on the callers' threads.
+    // busy; decoding runs on the callers' threads, and so does preprocessing while
+    // other calls are in progress. A call that is the only one in progress (a single
+    // caller) has its preprocessing done on the inference thread instead, split by
+    // output rows over the Detector's OpenMP team (the same bytes, num_threads threads).
     // input_width/height override the input size for this call (0: the options').
     DetectResult detect(const ImageView& image, int input_width = 0, int input_height = 0) const;
 
@@ -154,12 +158,21 @@ public:
 private:
     void input_size_for_call(int& w, int& h, int override_w, int override_h) const;
     std::shared_ptr<const std::vector<Prior> > priors_for(int w, int h) const;
-    // Inference on the inference thread; returns the output tensors (no copies) and
-    // checks their shapes against the priors.
-    void run_network(const ncnn::Mat& input, int w, int h, NetOutputs& out, Timings& timings) const;
+    // Runs network(in) on the inference thread. With an image, `in` is first made from
+    // it (prepare_input; timings.preprocess_ms): inside the same job, on the Detector's
+    // OpenMP team, when num_threads > 1, this is the only call in progress and the
+    // inference thread is idle; otherwise on the caller's thread alone, concurrently
+    // with the other calls. Without
+    // one, `in` is the network input as given.
+    void on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
+                             const std::function<void(const ncnn::Mat&)>& network) const;
+    // Inference (after preprocessing `image` into `input`, if given: on_inference_thread);
+    // returns the output tensors (no copies) and checks their shapes against the priors.
+    void run_network(const ImageView* image, int w, int h, ncnn::Mat& input, NetOutputs& out, Timings& timings) const;
     RawResult copy_raw(const NetOutputs& out) const;
-    // resized, normalized and (for a padding family) padded network input
-    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in) const;
+    // resized, normalized and (for a padding family) padded network input, its rows
+    // split among `threads` threads of the calling thread's OpenMP team
+    void prepare_input(const ImageView& image, int w, int h, ncnn::Mat& in, int threads) const;
 
     FamilySpec family_;
     ModelConfig config_;
@@ -178,8 +191,10 @@ private:
     std::vector<std::string> layer_types_;
     int int8_layer_count_ = 0;
     FloatStorage float_storage_ = FloatStorage::Fp32;
+    bool bf16_input_ = false; // prepare_input makes bf16 planes (takes_bf16_input in detector.cpp)
     int num_score_columns_ = 0;
     std::unique_ptr<InferenceThread> inference_thread_;
+    mutable std::atomic<int> calls_{0}; // detect/infer/extract_blobs calls in progress
     mutable std::mutex priors_mutex_;
     mutable std::map<std::pair<int, int>, std::shared_ptr<const std::vector<Prior> > > priors_cache_;
 };

@@ -7,8 +7,11 @@
 // just finished competes with the team that runs next (with threads above the free
 // cores that made ncnn about 50x slower). Running every inference on this one
 // thread means a Detector owns exactly one team: `threads` busy threads at most,
-// however many callers it has. Preprocessing, decoding and NMS stay on the callers'
-// threads and run concurrently. The hand-over costs two thread wake-ups per call.
+// however many callers it has. Decoding and NMS stay on the callers' threads and run
+// concurrently, and so does preprocessing while several calls are in progress; a
+// Detector's only call in progress hands its preprocessing to this thread, which splits
+// it over the same OpenMP team (Detector::on_inference_thread). The hand-over costs two
+// thread wake-ups per call.
 //
 // With one ncnn thread there is no team to share (ncnn then runs on the calling
 // thread alone), so `inline_jobs` runs each job on its caller's thread under a lock:
@@ -39,6 +42,12 @@ public:
     // before it, and returns when it is done; an exception it throws is rethrown here.
     void run(const std::function<void()>& job);
 
+    // True when no job runs and none is queued (always false in inline mode): a
+    // caller may then hand this thread more of its work (Detector::detect's
+    // preprocessing) without delaying anyone. A hint: another caller may queue a job
+    // right after.
+    bool idle();
+
 private:
     struct Pending
     {
@@ -55,6 +64,7 @@ private:
     std::condition_variable finished_; // callers: some job is done
     std::deque<Pending*> queue_;
     bool stop_ = false;
+    bool running_ = false; // a job is running on the thread
     std::thread thread_;
 };
 
