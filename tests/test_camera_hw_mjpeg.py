@@ -84,13 +84,15 @@ def test_a_pi_4_streams_the_videocore_jpegs_annotated_in_post_callback(camera, m
     assert server._pending is None
     assert status == 200 and b'"encoder": "VideoCore MJPEG (picamera2 MJPEGEncoder)"' in body
     # The boxes and numbers were drawn by post_callback, before the encoder: on the
-    # newest detection, a frame or two behind the moving square.
+    # newest detection, a few frames behind the moving square.
     pictures = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in parts[5:]]
     for picture in pictures:
         box, square = _green_box(picture), _white_square(picture)
         assert box is not None
         assert abs(box[1] - square[1]) <= 4 and abs((box[3] - box[1]) - SQUARE) <= 6
-        assert abs(box[0] - square[0]) <= 3 * 5 + 4  # at most three frames of motion behind
+        # behind by the detection's latency: 1-4 frames of the stand-in's 60 fps here, more
+        # on a loaded machine; a drawing of a stale detection would trail by far more
+        assert abs(box[0] - square[0]) <= 12 * 5 + 4
         assert picture[:20, :150].mean() < 90  # the dark band of the numbers at the top left
     # The pipeline got frames with the drawing already in them, and drew nothing itself.
     assert not pipeline_draws
