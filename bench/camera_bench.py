@@ -33,7 +33,8 @@ from pathlib import Path
 import cv2
 
 from facedge.base.sample_photos import sample_photos
-from facedge.runtime.camera.app import DEFAULT_MODEL, DEFAULT_THREADS
+from facedge.base.model_dir import DEFAULT_MODEL
+from facedge.runtime.camera.app import DEFAULT_THREADS
 from facedge.runtime.camera.pipeline import run_pipeline
 from facedge.runtime.camera.sources import OpenCVSource
 from facedge.base.errors import FacedgeError

@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from facedge.bench.model_args import add_model_arguments, open_detector
+
 
 def opencv_preprocess(frame, input_size, interpolation):
     """An OpenCV user's preprocessing for ULFD: resize, RGB, (x - 127) / 128, planes."""
@@ -69,15 +71,11 @@ def measure(detector, frame, input_size, repeats, warmup=10, opencv=False):
 def main(argv=None):
     import cv2
 
-    import facedge
     from facedge.base.sample_photos import bench_photo
     from facedge.base.sizes import parse_size
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model directory or cached name")
-    p.add_argument("--param")
-    p.add_argument("--bin")
-    p.add_argument("--family", default="ultraface-rfb")
+    add_model_arguments(p)
     p.add_argument("--input-size", default="320x240")
     p.add_argument("--frame", default="1024x768", help="size of the BGR frame given to detect()")
     p.add_argument("--image", help="photo to resize into the frame (default: the photo shipped with facedge)")
@@ -89,16 +87,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     size = parse_size(args.input_size, "--input-size")
-    if args.model:
-        det = facedge.Detector(args.model, threads=args.threads, input_size=size, resize=args.resize)
-        name = str(args.model)
-    else:
-        param, bin_ = args.param, args.bin
-        if not (param and bin_):
-            p.error("give --model, or --param and --bin")
-        det = facedge.Detector.from_ncnn(param, bin_, family=args.family, input_size=size, threads=args.threads,
-                                         resize=args.resize)
-        name = f"{param}"
+    det, name = open_detector(p, args, threads=args.threads, input_size=size, resize=args.resize)
     fw, fh = parse_size(args.frame, "--frame")
     image_path = args.image or str(bench_photo())
     frame = cv2.resize(cv2.imread(image_path), (fw, fh))

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from facedge.bench.model_args import add_model_arguments, open_detector
+
 
 def measure(detectors, frame, repeats, warmup=10):
     pre = {t: [] for t in detectors}
@@ -36,15 +38,11 @@ def measure(detectors, frame, repeats, warmup=10):
 def main(argv=None):
     import cv2
 
-    import facedge
     from facedge.base.sample_photos import bench_photo
     from facedge.base.sizes import parse_size
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model directory or cached name")
-    p.add_argument("--param")
-    p.add_argument("--bin")
-    p.add_argument("--family", default="ultraface-rfb")
+    add_model_arguments(p)
     p.add_argument("--frames", default="1024x768,720x478", help="sizes of the BGR frames given to detect()")
     p.add_argument("--image", help="photo resized into the frames (default: the photo shipped with facedge)")
     p.add_argument("--threads", type=int, default=2, help="the Detector's threads, against 1")
@@ -52,12 +50,7 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    def make(threads):
-        if args.param:
-            return facedge.Detector.from_ncnn(args.param, args.bin, family=args.family, threads=threads)
-        return facedge.Detector(args.model or "version-RFB-320", threads=threads)
-
-    detectors = {1: make(1), args.threads: make(args.threads)}
+    detectors = {t: open_detector(p, args, threads=t)[0] for t in (1, args.threads)}
     photo = cv2.imread(str(args.image or bench_photo()))
     if photo is None:
         raise SystemExit(f"{args.image}: not a readable image")

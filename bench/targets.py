@@ -15,11 +15,9 @@ from pathlib import Path
 from facedge.bench import reference_decode
 from facedge.bench.peers import PEERS
 from facedge.base.errors import FacedgeError
-from facedge.base.model_dir import BIN_FILE, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
+from facedge.base.model_dir import BIN_FILE, DEFAULT_MODEL, INFO_FILE, PARAM_FILE, PRECISIONS, ModelInfo, read_model_info
 from facedge.base.paths import models_dir
 
-# What `facedge convert` makes when given no checkpoint (ULFD version-RFB-320).
-DEFAULT_MODEL = "version-RFB-320"
 ONNX_FILE = "model.onnx"  # written by `facedge convert` beside the fp32/ model directory
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"  # opencv_zoo's YuNet, given with --yunet
 MAKE_MODELS = f"facedge convert && facedge quantize {DEFAULT_MODEL}"

@@ -14,11 +14,11 @@ from pathlib import Path
 from facedge.convert.checkpoint import sha256_of
 from facedge.base.atomic import atomic_path
 from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import DEFAULT_MODEL
 from facedge.base.paths import weights_dir
 
-DEFAULT_NAME = "version-RFB-320.pth"
-DEFAULT_URL = ("https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/"
-               "models/pretrained/version-RFB-320.pth")
+DEFAULT_NAME = f"{DEFAULT_MODEL}.pth"
+DEFAULT_URL = f"https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/models/pretrained/{DEFAULT_NAME}"
 DEFAULT_SHA256 = "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3"
 ENV_DIR = "FACEDGE_WEIGHTS_DIR"
 

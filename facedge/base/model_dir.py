@@ -34,6 +34,9 @@ PARAM_FILE = "model.param"
 BIN_FILE = "model.bin"
 INFO_FILE = "facedge.json"
 PRECISIONS = ("fp32", "fp16", "int8")
+# The model `facedge convert` makes when given no checkpoint (ULFD version-RFB-320), and
+# the one the camera and the benchmarks run when given no model.
+DEFAULT_MODEL = "version-RFB-320"
 PIXEL_ORDERS = ("rgb", "bgr")
 
 

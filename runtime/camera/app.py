@@ -8,9 +8,9 @@ import signal
 import threading
 
 from facedge.base.errors import FacedgeError
+from facedge.base.model_dir import DEFAULT_MODEL
 from facedge.runtime.cores import default_threads
 
-DEFAULT_MODEL = "version-RFB-320"
 # The detector's threads spin between layers; one core is left to capture, draw
 # and encode, or those would take turns with the detector on every core. The cores
 # counted are the usable ones (CPU affinity, a container's quota), at most 4 used.

@@ -17,7 +17,8 @@ import argparse
 
 from facedge.base.errors import FacedgeError
 from facedge.base.sizes import parse_size
-from facedge.runtime.camera.app import DEFAULT_MODEL, DEFAULT_THREADS
+from facedge.base.model_dir import DEFAULT_MODEL
+from facedge.runtime.camera.app import DEFAULT_THREADS
 
 
 def _size(text):
