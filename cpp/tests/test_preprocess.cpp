@@ -192,18 +192,23 @@ static ncnn::Mat resampled_with(const std::string& kernels, const std::vector<ui
     return out;
 }
 
+// A resampling case: a source image (format, size, row padding in bytes) made into
+// the network's planes (order, size) with a filter.
+namespace {
+struct Case
+{
+    PixelFormat format;
+    PixelOrder order;
+    int sw, sh, pad, w, h;
+    ResizeFilter filter;
+};
+} // namespace
+
 TEST(simd_kernels_equal_the_scalar_reference_on_odd_sizes_and_tails)
 {
     // Same integers, so the outputs differ only by float rounding in the last step
     // (a fused multiply-add, or not): any wrong tap, lane, channel or tail shows as
     // whole fractions of a level.
-    struct Case
-    {
-        PixelFormat format;
-        PixelOrder order;
-        int sw, sh, pad, w, h;
-        ResizeFilter filter;
-    };
     const Case cases[] = {
         {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Auto},      // area 3.2x, the benchmark's frame
         {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Bilinear},
@@ -320,13 +325,6 @@ TEST(preprocessing_split_over_threads_padded_in_place_or_in_bf16_gives_the_same_
     // The Detector runs the resampling on its OpenMP team when it has one caller: each
     // output row computed alone, so any split must give exactly the serial bytes, with
     // every kernel set, filter, pixel format and at the network's own size too.
-    struct Case
-    {
-        PixelFormat format;
-        PixelOrder order;
-        int sw, sh, pad, w, h;
-        ResizeFilter filter;
-    };
     const Case cases[] = {
         {PixelFormat::BGR, PixelOrder::RGB, 720, 478, 0, 160, 120, ResizeFilter::Auto},      // the A72 photo, area 4.5x
         {PixelFormat::BGR, PixelOrder::RGB, 1024, 768, 0, 320, 240, ResizeFilter::Auto},     // area 3.2x
