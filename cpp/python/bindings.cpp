@@ -6,6 +6,9 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "facedge/build_info.h"
 #include "facedge/detector.h"
@@ -26,6 +29,44 @@ PixelFormat parse_pixel_format(const std::string& name)
     if (name == "rgba") return PixelFormat::RGBA;
     if (name == "gray") return PixelFormat::GRAY;
     throw Error("pixel_format must be one of bgr, rgb, bgra, rgba, gray, got '" + name + "'");
+}
+
+// DetectorOptions' enum fields as Python sees them: one of a few names each. The
+// names in the order the error message lists them.
+template<class E>
+using EnumNames = std::vector<std::pair<const char*, E> >;
+const EnumNames<NmsKind> kNmsNames = {{"hard", NmsKind::Hard}, {"blend", NmsKind::Blend}};
+const EnumNames<ResizeFilter> kResizeNames = {{"auto", ResizeFilter::Auto}, {"bilinear", ResizeFilter::Bilinear}, {"area", ResizeFilter::Area}};
+const EnumNames<Bf16Mode> kBf16Names = {{"on", Bf16Mode::On}, {"off", Bf16Mode::Off}, {"auto", Bf16Mode::Auto}};
+
+template<class E>
+std::function<std::string(const DetectorOptions&)> enum_get(E DetectorOptions::*field, const EnumNames<E>& names)
+{
+    return [field, &names](const DetectorOptions& o) {
+        for (const auto& n : names)
+            if (n.second == o.*field)
+                return std::string(n.first);
+        throw Error("unnamed option value"); // every enumerator has a name above
+    };
+}
+
+// Sets `field` from its name; anything else: "<what> must be 'a', 'b' or 'c', got 'x'".
+template<class E>
+std::function<void(DetectorOptions&, const std::string&)> enum_set(E DetectorOptions::*field, const EnumNames<E>& names, const char* what)
+{
+    return [field, &names, what](DetectorOptions& o, const std::string& v) {
+        std::string expected;
+        for (size_t i = 0; i < names.size(); i++)
+        {
+            if (v == names[i].first)
+            {
+                o.*field = names[i].second;
+                return;
+            }
+            expected += std::string(i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + "'" + names[i].first + "'";
+        }
+        throw Error(std::string(what) + " must be " + expected + ", got '" + v + "'");
+    };
 }
 
 // A view of a uint8 HxW / HxWxC array whose pixels are packed within each row; rows
@@ -246,28 +287,11 @@ PYBIND11_MODULE(_core, m)
         .def_readwrite("score_threshold", &DetectorOptions::score_threshold)
         .def_readwrite("iou_threshold", &DetectorOptions::iou_threshold)
         .def_readwrite("top_k", &DetectorOptions::top_k)
-        .def_property("nms", [](const DetectorOptions& o) { return o.nms == NmsKind::Blend ? "blend" : "hard"; },
-                      [](DetectorOptions& o, const std::string& v) {
-                          if (v == "hard") o.nms = NmsKind::Hard;
-                          else if (v == "blend") o.nms = NmsKind::Blend;
-                          else throw Error("nms must be 'hard' or 'blend', got '" + v + "'");
-                      })
+        .def_property("nms", enum_get(&DetectorOptions::nms, kNmsNames), enum_set(&DetectorOptions::nms, kNmsNames, "nms"))
         .def_readwrite("class_agnostic_nms", &DetectorOptions::class_agnostic_nms)
-        .def_property("resize", [](const DetectorOptions& o) { return o.resize == ResizeFilter::Area ? "area" : o.resize == ResizeFilter::Bilinear ? "bilinear" : "auto"; },
-                      [](DetectorOptions& o, const std::string& v) {
-                          if (v == "auto") o.resize = ResizeFilter::Auto;
-                          else if (v == "bilinear") o.resize = ResizeFilter::Bilinear;
-                          else if (v == "area") o.resize = ResizeFilter::Area;
-                          else throw Error("resize must be 'auto', 'bilinear' or 'area', got '" + v + "'");
-                      })
+        .def_property("resize", enum_get(&DetectorOptions::resize, kResizeNames), enum_set(&DetectorOptions::resize, kResizeNames, "resize"))
         .def_readwrite("use_fp16", &DetectorOptions::use_fp16)
-        .def_property("bf16", [](const DetectorOptions& o) { return o.bf16 == Bf16Mode::On ? "on" : o.bf16 == Bf16Mode::Auto ? "auto" : "off"; },
-                      [](DetectorOptions& o, const std::string& v) {
-                          if (v == "on") o.bf16 = Bf16Mode::On;
-                          else if (v == "off") o.bf16 = Bf16Mode::Off;
-                          else if (v == "auto") o.bf16 = Bf16Mode::Auto;
-                          else throw Error("bf16 must be 'on', 'off' or 'auto', got '" + v + "'");
-                      })
+        .def_property("bf16", enum_get(&DetectorOptions::bf16, kBf16Names), enum_set(&DetectorOptions::bf16, kBf16Names, "bf16"))
         .def_readwrite("use_int8", &DetectorOptions::use_int8)
         .def_readwrite("lightmode", &DetectorOptions::lightmode)
         .def_readwrite("openmp_blocktime_ms", &DetectorOptions::openmp_blocktime_ms);
