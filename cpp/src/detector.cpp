@@ -350,7 +350,6 @@ std::shared_ptr<const std::vector<Prior> > Detector::priors_for(int w, int h) co
 void Detector::on_inference_thread(const ImageView* image, int w, int h, ncnn::Mat& in, Timings& timings,
                                    const std::function<void(const ncnn::Mat&)>& network) const
 {
-    priors_for(w, h); // the shape check at this size, before any work
     if (image && options_.num_threads > 1 && calls_.load() == 1 && inference_thread_->idle())
     {
         // This is the Detector's only call in progress and nothing runs on the
@@ -466,6 +465,7 @@ std::vector<Blob> Detector::extract_blobs(const ImageView& image, const std::vec
     for (const std::string& name : names)
         if (std::find(model_check_.blob_names.begin(), model_check_.blob_names.end(), name) == model_check_.blob_names.end())
             throw Error("the model has no blob named '" + name + "'");
+    priors_for(w, h); // the shape check at this size, before any work
     ncnn::Mat in;
     std::vector<ncnn::Mat> mats(names.size());
     Timings unused;
