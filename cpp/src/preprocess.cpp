@@ -1,6 +1,7 @@
 #include "facedge/preprocess.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 
 namespace facedge {
 namespace {
+
+using resample::RowPrefetch;
 
 // uint8 interleaved pixels -> three float planes, channel `pick[k]` into plane k,
 // x * norm - mean * norm (how ncnn's substract_mean_normalize computes it).
@@ -56,29 +59,34 @@ const resample::Plan& plan_for(int sw, int sh, int w, int h, ResizeFilter filter
     return plan;
 }
 
-// Source rows that output row y needs and row y - 1 did not, asked into L2 ahead of
-// use. A frame is read once, 3 to 5 rows at a time, and comes from memory (the
-// inference in between evicts it from the caches); the hardware prefetchers restart
-// at every row and 4 KB page, and this hides most of the wait (on a 1024x768 frame
-// here: 0.17 instead of 0.19-0.25 ms, 0.14 when the frame is in cache). x86 only: on the
+// The source rows that output row y needs and row y - 1 did not, for the horizontal
+// pass of row y - 1 to ask into L2 (resample_kernels.h: RowPrefetch). A frame is read
+// once, 3 to 5 rows at a time, and comes from memory (the inference in between evicts
+// it from the caches); the hardware prefetchers restart at every row and 4 KB page,
+// and this hides most of the wait (on a 1024x768 frame here, Zen 4: 0.20 instead of
+// 0.27-0.30 ms with no prefetch, 0.17 when the frame is in cache). x86 only: on the
 // A72 its instructions are counted, and there it is not measured.
-void prefetch_rows(const resample::Plan& plan, const ImageView& image, int y)
+RowPrefetch rows_ahead(const resample::Plan& plan, const ImageView& image, int y)
 {
+    RowPrefetch ahead;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (y >= plan.height)
-        return;
-    const int previous = y > 0 ? plan.y_row[plan.y_begin[y] - 1] : -1; // the last row y - 1 read
-    const size_t bytes = (size_t)image.width * channels_of(image.format);
-    for (int k = plan.y_begin[y]; k < plan.y_begin[y + 1]; k++)
-        if (plan.y_row[k] > previous)
-        {
-            const char* row = (const char*)image.data + (size_t)plan.y_row[k] * image.stride;
-            for (size_t i = 0; i < bytes; i += 64)
-                __builtin_prefetch(row + i, 0, 2); // prefetcht1: into L2
-        }
+    if (y <= 0 || y >= plan.height)
+        return ahead;
+    const int first = plan.y_row[plan.y_begin[y] - 1] + 1; // after the last row y - 1 read
+    const int last = plan.y_row[plan.y_begin[y + 1] - 1];
+    if (last < first)
+        return ahead;
+    ahead.stride = image.stride;
+    ahead.bytes = (size_t)image.width * channels_of(image.format);
+    const char* row = (const char*)image.data + (size_t)first * image.stride;
+    ahead.next = (const char*)((uintptr_t)row & ~(uintptr_t)63);
+    ahead.row_end = row + ahead.bytes;
+    ahead.rows_left = last - first;
+    ahead.lines = (size_t)(last - first + 1) * ((ahead.bytes + 63) / 64 + 1);
 #else
     (void)plan, (void)image, (void)y;
 #endif
+    return ahead;
 }
 
 // One load from every 4 KB page of source rows [first, last] before they are read. A
@@ -88,7 +96,7 @@ void prefetch_rows(const resample::Plan& plan, const ImageView& image, int y)
 // translations in the second-level TLB (on a 1024x768 frame here: preprocessing 0.29
 // instead of 0.34 ms median; 0.25-0.28 with the frame in 2 MB pages). Each thread of a
 // parallel pass touches only the rows its own output rows read. x86 only, like
-// prefetch_rows.
+// rows_ahead.
 void touch_pages(const ImageView& image, int first, int last)
 {
 #if defined(__x86_64__)
@@ -197,9 +205,8 @@ void resample_rows(const resample::Plan& plan, const ImageView& image, const flo
     for (int y = begin; y < end; y++)
     {
         plan.kernels->vertical(plan, image.data, image.stride, y, scratch.data());
-        if (y + 1 < end)
-            prefetch_rows(plan, image, y + 1); // while the horizontal pass computes
-        plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset);
+        RowPrefetch ahead = y + 1 < end ? rows_ahead(plan, image, y + 1) : RowPrefetch();
+        plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset, &ahead);
         store.done(y);
     }
 }

@@ -161,7 +161,7 @@ FACEDGE_AVX2 __m256i two_pixels(const char* row, const int32_t* r, int pairs, in
 }
 
 template<int Pairs>
-FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const* out, const float* scale, const float* bias)
+FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const* out, const float* scale, const float* bias, RowPrefetch* ahead)
 {
     const int C = p.channels, T = p.x_taps, R = record_size(p), groups = p.width / 8;
     const char* row = (const char*)v;
@@ -171,8 +171,12 @@ FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const*
     const float one = (float)kVerticalOne * kHorizontalOne;
     const __m256 s[3] = {_mm256_set1_ps(scale[0] / one), _mm256_set1_ps(scale[1] / one), _mm256_set1_ps(scale[2] / one)};
     const __m256 b[3] = {_mm256_set1_ps(bias[0]), _mm256_set1_ps(bias[1]), _mm256_set1_ps(bias[2])};
+    RowPrefetch none;
+    RowPrefetch& pf = ahead ? *ahead : none;
+    const int asks = pf.per_group(groups);
     for (int g = 0; g < groups; g++)
     {
+        pf.ask(asks);
         const int32_t* r = p.table.data() + (size_t)g * 4 * R;
         const __m256i a0 = two_pixels<Pairs>(row, r, T / 2, step, shuffle);         // outputs 0, 4: [c0 c1 c2 - | c0 c1 c2 -]
         const __m256i a1 = two_pixels<Pairs>(row, r + R, T / 2, step, shuffle);     // 1, 5
@@ -189,6 +193,7 @@ FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const*
             _mm256_storeu_ps(out[k] + 8 * g, _mm256_fmadd_ps(value, s[k], b[k]));
         }
     }
+    pf.ask((int)pf.lines); // the rest (narrow rows: fewer groups than lines asked for)
     for (int x = groups * 8; x < p.width; x++) // the last width % 8 outputs
     {
         const int16_t* px = v + (size_t)p.x_first[x] * C;
@@ -203,14 +208,14 @@ FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const*
     }
 }
 
-FACEDGE_AVX2 void horizontal(const Plan& p, const int16_t* v, float* const* out, const float* scale, const float* bias)
+FACEDGE_AVX2 void horizontal(const Plan& p, const int16_t* v, float* const* out, const float* scale, const float* bias, RowPrefetch* ahead)
 {
     switch (p.x_taps)
     {
-    case 2: return horizontal_taps<1>(p, v, out, scale, bias);
-    case 4: return horizontal_taps<2>(p, v, out, scale, bias);
-    case 6: return horizontal_taps<3>(p, v, out, scale, bias);
-    default: return horizontal_taps<0>(p, v, out, scale, bias);
+    case 2: return horizontal_taps<1>(p, v, out, scale, bias, ahead);
+    case 4: return horizontal_taps<2>(p, v, out, scale, bias, ahead);
+    case 6: return horizontal_taps<3>(p, v, out, scale, bias, ahead);
+    default: return horizontal_taps<0>(p, v, out, scale, bias, ahead);
     }
 }
 
