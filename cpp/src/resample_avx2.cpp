@@ -67,6 +67,45 @@ void prepare(Plan& p)
     p.scratch_values = (size_t)(p.src_width + T) * C + 16;
 }
 
+// The blend of `pairs` pairs of rows (ra[q], rb[q], weights w[q]) over values [0, n32),
+// 32 at a time. Pairs > 0: that many, known at compile time, so that the row pointers
+// and weights stay in registers (the generic loop reloads them from the stack for
+// every 32 values: 1024x768 -> 320x240 on a Zen 4, the 240 vertical passes with their
+// rows in cache took 0.051 ms generic, 0.033 ms with Pairs = 2).
+template<int Pairs>
+FACEDGE_AVX2 void blend_pairs(const uint8_t* const* ra, const uint8_t* const* rb, const __m256i* w, int pairs, int n32, int16_t* out)
+{
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    const int count = Pairs ? Pairs : pairs;
+    const uint8_t* a_rows[Pairs ? Pairs : 1];
+    const uint8_t* b_rows[Pairs ? Pairs : 1];
+    __m256i weights[Pairs ? Pairs : 1];
+    if (Pairs)
+        for (int q = 0; q < Pairs; q++)
+        {
+            a_rows[q] = ra[q];
+            b_rows[q] = rb[q];
+            weights[q] = w[q];
+        }
+    for (int i = 0; i < n32; i += 32)
+    {
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+        for (int q = 0; q < count; q++)
+        {
+            const uint8_t* pa = Pairs ? a_rows[q] : ra[q];
+            const uint8_t* pc = Pairs ? b_rows[q] : rb[q];
+            const __m256i wq = Pairs ? weights[q] : w[q];
+            const __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(pa + i)), flip);
+            const __m256i c = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(pc + i)), flip);
+            // a pair's sum is within -128 * 256 .. 127 * 256: no saturation, and neither has the total
+            lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(wq, _mm256_unpacklo_epi8(a, c)));
+            hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(wq, _mm256_unpackhi_epi8(a, c)));
+        }
+        _mm256_storeu_si256((__m256i*)(out + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i*)(out + i + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+}
+
 FACEDGE_AVX2 void vertical(const Plan& p, const uint8_t* image, size_t stride, int y, int16_t* out)
 {
     const int n = p.src_width * p.channels;
@@ -103,19 +142,12 @@ FACEDGE_AVX2 void vertical(const Plan& p, const uint8_t* image, size_t stride, i
         const int wa = p.y_weight[k], wb = odd ? 0 : p.y_weight[k + 1]; // each < 256: there are two or more
         w[q] = _mm256_set1_epi16((short)(wa | wb << 8));
     }
-    for (int i = 0; i < n32; i += 32)
+    switch (pairs)
     {
-        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-        for (int q = 0; q < pairs; q++)
-        {
-            const __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(ra[q] + i)), flip);
-            const __m256i c = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(rb[q] + i)), flip);
-            // a pair's sum is within -128 * 256 .. 127 * 256: no saturation, and neither has the total
-            lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[q], _mm256_unpacklo_epi8(a, c)));
-            hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[q], _mm256_unpackhi_epi8(a, c)));
-        }
-        _mm256_storeu_si256((__m256i*)(out + i), _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256((__m256i*)(out + i + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    case 1: blend_pairs<1>(ra, rb, w, pairs, n32, out); break; // bilinear, 2x area
+    case 2: blend_pairs<2>(ra, rb, w, pairs, n32, out); break; // area 2-3x and 3-4x (3-4 rows)
+    case 3: blend_pairs<3>(ra, rb, w, pairs, n32, out); break;
+    default: blend_pairs<0>(ra, rb, w, pairs, n32, out); break;
     }
     for (int i = n32; i < n; i++)
     {
