@@ -203,13 +203,15 @@ FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const*
     const float one = (float)kVerticalOne * kHorizontalOne;
     const __m256 s[3] = {_mm256_set1_ps(scale[0] / one), _mm256_set1_ps(scale[1] / one), _mm256_set1_ps(scale[2] / one)};
     const __m256 b[3] = {_mm256_set1_ps(bias[0]), _mm256_set1_ps(bias[1]), _mm256_set1_ps(bias[2])};
-    RowPrefetch none;
-    RowPrefetch& pf = ahead ? *ahead : none;
+    // locals, so that the compiler keeps them in registers across the stores below
+    RowPrefetch pf = ahead ? *ahead : RowPrefetch();
     const int asks = pf.per_group(groups);
+    const int32_t* table = p.table.data();
+    float* const planes_out[3] = {out[0], out[1], out[2]};
     for (int g = 0; g < groups; g++)
     {
         pf.ask(asks);
-        const int32_t* r = p.table.data() + (size_t)g * 4 * R;
+        const int32_t* r = table + (size_t)g * 4 * R;
         const __m256i a0 = two_pixels<Pairs>(row, r, T / 2, step, shuffle);         // outputs 0, 4: [c0 c1 c2 - | c0 c1 c2 -]
         const __m256i a1 = two_pixels<Pairs>(row, r + R, T / 2, step, shuffle);     // 1, 5
         const __m256i a2 = two_pixels<Pairs>(row, r + 2 * R, T / 2, step, shuffle); // 2, 6
@@ -222,7 +224,7 @@ FACEDGE_AVX2 void horizontal_taps(const Plan& p, const int16_t* v, float* const*
         for (int k = 0; k < 3; k++)
         {
             const __m256 value = _mm256_cvtepi32_ps(_mm256_add_epi32(planes[k], offset));
-            _mm256_storeu_ps(out[k] + 8 * g, _mm256_fmadd_ps(value, s[k], b[k]));
+            _mm256_storeu_ps(planes_out[k] + 8 * g, _mm256_fmadd_ps(value, s[k], b[k]));
         }
     }
     pf.ask((int)pf.lines); // the rest (narrow rows: fewer groups than lines asked for)
