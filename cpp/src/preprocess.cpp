@@ -76,10 +76,11 @@ const bool kAskRowsAhead = true;
 const bool kAskRowsAhead = false;
 #endif
 
-RowPrefetch rows_between(const ImageView& image, int first, int last)
+} // namespace
+
+RowPrefetch resample::rows_between(const ImageView& image, int first, int last)
 {
     RowPrefetch ahead;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (last < first)
         return ahead;
     ahead.stride = image.stride;
@@ -88,12 +89,15 @@ RowPrefetch rows_between(const ImageView& image, int first, int last)
     ahead.next = (const char*)((uintptr_t)row & ~(uintptr_t)63);
     ahead.row_end = row + ahead.bytes;
     ahead.rows_left = last - first;
-    ahead.lines = (size_t)(last - first + 1) * ((ahead.bytes + 63) / 64 + 1);
-#else
-    (void)image, (void)first, (void)last;
-#endif
+    for (int r = first; r <= last; r++) // the lines each row overlaps
+    {
+        const uintptr_t begin = (uintptr_t)image.data + (size_t)r * image.stride;
+        ahead.lines += (begin + ahead.bytes + 63) / 64 - begin / 64;
+    }
     return ahead;
 }
+
+namespace {
 
 // One load from every 4 KB page of source rows [first, last] before they are read. A
 // frame from memory costs a page walk per page (577 on a 1024x768 BGR frame, a row
@@ -218,7 +222,7 @@ void resample_rows(const resample::Plan& plan, const ImageView& image, const flo
         if (kAskRowsAhead)
         {
             const int until = last_row(std::min(y + kRowsAhead, end - 1));
-            ahead = rows_between(image, asked + 1, until);
+            ahead = resample::rows_between(image, asked + 1, until);
             asked = std::max(asked, until);
         }
         plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset, &ahead);

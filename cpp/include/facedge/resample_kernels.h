@@ -46,25 +46,32 @@ struct RowPrefetch
     // lines per group, for a pass of `groups` groups
     int per_group(int groups) const { return groups > 0 ? (int)((lines + groups - 1) / groups) : (int)lines; }
 
-    // ask for the next n lines (prefetcht1: into L2)
-    inline void ask(int n)
+    // the next line's address, and the cursor moved past it (the caller checks lines > 0)
+    const char* take()
     {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        for (; n > 0 && lines > 0; n--, lines--)
+        const char* line = next;
+        lines--;
+        next += 64;
+        if (next >= row_end && rows_left > 0)
         {
-            __builtin_prefetch(next, 0, 2);
-            next += 64;
-            if (next >= row_end && rows_left > 0)
-            {
-                next = row_end - bytes + stride;
-                next = (const char*)((uintptr_t)next & ~(uintptr_t)63);
-                row_end = row_end + stride;
-                rows_left--;
-            }
+            next = (const char*)((uintptr_t)(row_end - bytes + stride) & ~(uintptr_t)63); // the next row's first line
+            row_end += stride;
+            rows_left--;
         }
+        return line;
+    }
+
+    // ask for the next n lines (prefetcht1: into L2)
+    void ask(int n)
+    {
+        for (; n > 0 && lines > 0; n--)
+        {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            __builtin_prefetch(take(), 0, 2);
 #else
-        (void)n;
+            take();
 #endif
+        }
     }
 };
 
@@ -95,6 +102,11 @@ struct Plan
     // int16 values a thread needs as scratch for one row (layout: the kernels')
     size_t scratch_values = 0;
 };
+
+// The cache lines of `image`'s rows [first, last] in order (none when last < first),
+// for a horizontal kernel to ask for (defined in preprocess.cpp, which asks for the rows
+// a few output rows ahead).
+RowPrefetch rows_between(const ImageView& image, int first, int last);
 
 // One instruction set's kernels.
 struct KernelSet
