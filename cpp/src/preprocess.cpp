@@ -225,7 +225,7 @@ void resample_rows(const resample::Plan& plan, const ImageView& image, const flo
             ahead = resample::rows_between(image, asked + 1, until);
             asked = std::max(asked, until);
         }
-        plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset, &ahead);
+        plan.kernels->horizontal(plan, scratch.data(), store.row(y), norm, offset, kAskRowsAhead ? &ahead : nullptr);
         store.done(y);
     }
 }
