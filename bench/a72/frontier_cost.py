@@ -100,6 +100,7 @@ class A72Cost:
             t = str(what["threads"])
             costs[t] = round(res["ms"], 3)
             detail[t] = {"core_only_ms": round(res["core_only_ms"], 3), "as_profiled_ms": round(res["as_profiled_ms"], 3),
+                         "late_cuts_merged_ms": round(res["late_cuts_merged_ms"], 3),
                          "minsns": round(sum(res["per_thread_insns"]) / 1e6, 3), "ipc": round(res["ipc"], 3),
                          "per_thread_mcycles": [round(c / 1e6, 3) for c in res["per_thread_cycles"] if c]}
         return {"cost": costs, "cost_detail": detail, "profile": str(profile), "cost_model": model_version()}

@@ -182,6 +182,70 @@ def test_balanced_epochs_share_dynamic_work():
     assert model.predict_ms(feat, 1000, none, balanced=True, threads=1) == pytest.approx((1000 + 3000) / 1e6)
 
 
+def _epochs_feat(epochs, lines=None):
+    """features() of a cache-simulated phase with CPI 1 and no misses unless given:
+    epochs = [[instructions per thread] per epoch]; lines: DRAM lines per epoch (thread 0's)."""
+    n = len(epochs[0])
+    totals = [float(sum(e[v] for e in epochs)) for v in range(n)]
+    lines = lines or [0] * len(epochs)
+    return {"cache_simulated": True,
+            "threads": [{"cycles": t, "insns": t, "l1_misses": 0, "l2_misses": 0} for t in totals],
+            "epochs": [[[e[v], lines[i] if v == 0 else 0, lines[i] if v == 0 else 0] for v in range(n)]
+                       for i, e in enumerate(epochs)]}
+
+
+def test_a_region_split_by_a_late_cut_is_priced_once():
+    model = importlib.import_module("bench.a72.timing.model")
+    none = model.MemoryParams()
+    # the master's serial 100, then a region of 1000 per thread, cut where it should be ...
+    on_time = _epochs_feat([[100, 0], [1000, 1000]])
+    # ... and cut late: the woken worker did its whole share before the cut, next to the
+    # serial work; the same work, the same schedule on a Pi
+    late = _epochs_feat([[100, 1000], [1000, 0]])
+    assert model.predict_ms(on_time, 1000, none) == pytest.approx(1100 / 1e6)
+    assert model.predict_ms(late, 1000, none) == pytest.approx(2000 / 1e6)  # the region charged twice
+    for feat in (on_time, late):
+        assert model.predict_ms(feat, 1000, none, merge_gain=model.MERGE_GAIN) == pytest.approx(1100 / 1e6)
+    # half the worker's share before the cut: 1500 as cut, one region once merged
+    half = _epochs_feat([[100, 500], [1000, 500]])
+    assert model.predict_ms(half, 1000, none) == pytest.approx(1500 / 1e6)
+    assert model.predict_ms(half, 1000, none, merge_gain=model.MERGE_GAIN) == pytest.approx(1100 / 1e6)
+
+
+def test_real_region_boundaries_are_kept():
+    model = importlib.import_module("bench.a72.timing.model")
+    none = model.MemoryParams()
+    # region, serial, region: the master works on both sides of every cut, so joining would
+    # save nothing, and the stretches stay apart (a worker's share never overlaps the serial work)
+    feat = _epochs_feat([[1000, 1000], [300, 0], [800, 800]])
+    assert model.predict_ms(feat, 1000, none, merge_gain=model.MERGE_GAIN) == pytest.approx(2100 / 1e6)
+    stretches = model.merge_late_cuts([([1000.0, 1000.0], 0), ([300.0, 0.0], 0), ([800.0, 800.0], 0)],
+                                      lambda work, lines: max(work))
+    assert [w for w, _ in stretches] == [[1000.0, 1000.0], [300.0, 0.0], [800.0, 800.0]]
+
+
+def test_one_thread_phases_are_priced_as_before():
+    model = importlib.import_module("bench.a72.timing.model")
+    # one thread: a compute-bound epoch and a DRAM-bound one; joined, the DRAM time would
+    # hide under the compute (less than 0.9 of the two apart), but one thread's epochs
+    # follow each other and are never joined
+    slow = model.MemoryParams(dram_gbps=0.064)  # 10 lines: 10000 cycles at 1 GHz
+    feat = _epochs_feat([[9000, 0], [100, 0]], lines=[0, 10])
+    apart = model.predict_ms(feat, 1000, slow)
+    assert apart == pytest.approx((9000 + 10000) / 1e6)
+    assert model.predict_ms(feat, 1000, slow, merge_gain=model.MERGE_GAIN) == apart
+
+
+def test_epochs_tool_finds_the_epochs_split_differently():
+    epochs = importlib.import_module("bench.a72.timing.epochs")
+    a = [[100, 0], [1000, 1000], [50, 0]]
+    b = [[100, 1000], [1000, 0], [50, 0]]
+    assert [i for i, _ in epochs.differing_epochs([a, b], min_insns=10)] == [0, 1]
+    assert epochs.differing_epochs([a, a]) == []
+    # a profile with another epoch count: the extra epoch is reported
+    assert [i for i, _ in epochs.differing_epochs([a, a[:2]])] == [2]
+
+
 def test_writeback_stores_become_a_store_and_an_add():
     split = blockcycles.split_writeback_stores
     assert split(["str q2, [x0], #16"]) == ["str q2, [x0]", "add x0, x0, #16"]

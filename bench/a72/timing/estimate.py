@@ -125,9 +125,11 @@ def phase_estimate(profile: Profile, phase: int, threads: int, cpu: str = "corte
     """One marked phase of a profile made with cache=True, costed with the memory and
     thread model (model.predict_ms; its fitted Pi 4B parameters by default): summarize()'s
     keys, "ms" with memory, plus "core_only_ms" (pipeline alone, busiest thread) and
-    "as_profiled_ms" (memory, epochs as profiled: no balancing). balanced: a thread pool
-    that hands out work dynamically (see model.predict_ms)."""
-    from .model import PARAMS, features, predict_ms
+    "as_profiled_ms" (memory, epochs as profiled: no balancing) and "late_cuts_merged_ms"
+    ("ms" with the epochs a late cut split priced as one: model.merge_late_cuts; not the
+    headline, see model.MERGE_GAIN). balanced: a thread pool that hands out work
+    dynamically (see model.predict_ms)."""
+    from .model import MERGE_GAIN, PARAMS, features, predict_ms
 
     params = PARAMS.get(cpu) if params is None else params
     if params is None:
@@ -138,6 +140,8 @@ def phase_estimate(profile: Profile, phase: int, threads: int, cpu: str = "corte
     out["core_only_ms"] = out["ms"]
     out["ms"] = predict_ms(feat, clock_mhz, params, balanced=balanced, threads=threads)
     out["as_profiled_ms"] = predict_ms(feat, clock_mhz, params)
+    out["late_cuts_merged_ms"] = predict_ms(feat, clock_mhz, params, balanced=balanced, threads=threads,
+                                            merge_gain=MERGE_GAIN)
     out["cache_simulated"] = feat["cache_simulated"]
     return out
 
