@@ -7,7 +7,7 @@ over a few calibration images. It ranks the layers; it is cheap and continuous.
 
 `--keep-fp32 auto` then leaves the fewest layers in float, in the order below, for
 the int8 model to lose at most `max_ap_loss` of ranked agreement with the fp32 model
-on the calibration images (compare.ranked_agreement: WIDER's AP with fp32's own
+on views of the calibration images (check_views; compare.ranked_agreement: WIDER's AP with fp32's own
 detections as the ground truth, each int8 box priced by how likely it still matches
 the labels WIDER would judge its fp32 box against), or half the layers if that is not
 enough. The
@@ -23,7 +23,8 @@ context: layers whose int8 form saves nothing on the board (the model with the
 layer in float costs no more, boundary passes included) go float first and for
 free; then, one at a time, the layer with the most sensitivity per unit its int8
 form saves given the layers already float, each followed by whatever that makes
-free (cost_ranking). The bisection takes as many as the budget needs (all of them is
+free (cost_ranking). The bisection takes as many as the budget needs, or a few more
+where those cost less (cheapest_within) (all of them is
 the fp32 model: the budget is always met, and where that takes most of the model the
 report shows int8 does not pay). `--float-order sensitivity` ranks by sensitivity
 alone (at most half the layers), whatever they cost.
