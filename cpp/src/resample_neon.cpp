@@ -268,7 +268,7 @@ void vertical_planes(const Plan& p, const uint8_t* image, size_t stride, int y, 
         swap ? vertical<4, true>(p, image, stride, y, planes) : vertical<4, false>(p, image, stride, y, planes);
 }
 
-void horizontal(const Plan& p, const int16_t* scratch, float* const* out, const float* scale, const float* bias)
+void horizontal(const Plan& p, const int16_t* scratch, float* const* out, const float* scale, const float* bias, RowPrefetch*)
 {
     uint16_t* planes[3];
     planes_of(p, scratch, planes);

@@ -37,7 +37,7 @@ void vertical(const Plan& p, const uint8_t* image, size_t stride, int y, int16_t
     }
 }
 
-void horizontal(const Plan& p, const int16_t* scratch, float* const* out, const float* scale, const float* bias)
+void horizontal(const Plan& p, const int16_t* scratch, float* const* out, const float* scale, const float* bias, RowPrefetch*)
 {
     const int C = p.channels, T = p.x_taps;
     const uint16_t* v = (const uint16_t*)scratch;

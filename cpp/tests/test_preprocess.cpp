@@ -395,3 +395,46 @@ TEST(preprocessing_split_over_threads_padded_in_place_or_in_bf16_gives_the_same_
     });
     CHECK(compared >= 90);
 }
+
+TEST(the_rows_asked_ahead_are_every_line_of_those_rows_in_order)
+{
+    // The x86 kernels ask for these lines a few per group of outputs while the rows
+    // before them are blended; a wrong cursor would ask for the wrong memory (slower,
+    // never wrong results), so check the walk itself: rows of odd lengths and strides
+    // (lines shared by two rows are asked for with each), an empty range, one row.
+    std::vector<uint8_t> pixels(64 * 1024);
+    const uint8_t* base = pixels.data() + 13; // rows start off the lines
+    for (int stride_pad : {0, 5, 70})
+        for (int width : {1, 21, 100, 333})
+        {
+            ImageView img{base, width, 40, width * 3 + stride_pad, PixelFormat::BGR};
+            for (int first : {0, 3})
+                for (int last : {first - 1, first, first + 3})
+                {
+                    std::vector<const char*> expected;
+                    for (int r = first; r <= last; r++)
+                    {
+                        const uintptr_t begin = (uintptr_t)base + (size_t)r * img.stride, end = begin + (size_t)width * 3;
+                        for (uintptr_t line = begin / 64 * 64; line < end; line += 64)
+                            expected.push_back((const char*)line);
+                    }
+                    resample::RowPrefetch ahead = resample::rows_between(img, first, last);
+                    CHECK(ahead.lines == expected.size());
+                    std::vector<const char*> taken;
+                    while (ahead.lines > 0)
+                        taken.push_back(ahead.take());
+                    CHECK(taken == expected);
+                    ahead.ask(5); // nothing left: asks for nothing
+                    CHECK(ahead.lines == 0);
+                }
+        }
+    // spread over groups: every line asked for by the last group
+    ImageView img{base, 333, 40, 333 * 3, PixelFormat::BGR};
+    resample::RowPrefetch ahead = resample::rows_between(img, 2, 6);
+    const size_t lines = ahead.lines;
+    const int groups = 40, per_group = ahead.per_group(groups);
+    CHECK((size_t)per_group * groups >= lines && (size_t)(per_group - 1) * groups < lines); // the fewest per group that cover them
+    for (int g = 0; g < groups; g++)
+        ahead.ask(per_group);
+    CHECK(ahead.lines == 0);
+}
