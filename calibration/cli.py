@@ -59,9 +59,9 @@ def configure_parser(p):
                    help="how float weights become int8: each to its nearest level, or 'adaptive': rounded up or down "
                         f"for the least layer output error on the calibration images (default {DEFAULT_ROUNDING})")
     p.add_argument("--check-on", choices=CHECK_ON, default=DEFAULT_CHECK_ON,
-                   help="with --keep-fp32 auto: measure the AP lost on the calibration images as read (images), on "
-                        "views of them, each mirrored, shifted or zoomed in turn (views: on RFB-320 and BlazeFace it "
-                        "kept WIDER val's faces, slim-320 kept more layers float), or on both (twice the detections) "
+                   help="with --keep-fp32 auto: measure the AP lost on views of the calibration images, each "
+                        "mirrored, shifted or zoomed in turn (views), on the images as read (images: where the scales "
+                        "were fitted, int8 looks best there), or on both (twice the detections) "
                         f"(default {DEFAULT_CHECK_ON})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

@@ -122,6 +122,39 @@ def image_hits(ref, got, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE, local
     detections that count, how much each counts as a hit). Images are independent, so
     this can run beside the detections (numpy releases the GIL); ranked_ap combines
     them in image order."""
+    m = image_matches(ref, got, face_score, ignore_score)
+    if m.got_scores is None:
+        return m.faces, None, None
+    hit = np.zeros(len(m.got_scores))
+    if len(m.pairs):
+        # a hit counts as much as WIDER would still count it (localisation.py): the
+        # rest of it is a false detection, as a box WIDER no longer matches is
+        k, i = m.pairs.T
+        hit[k] = match_credit(m.ref_boxes[i], m.got_boxes[k]) if localise else 1.0
+    return m.faces, m.got_scores[m.counted], hit[m.counted]
+
+
+@dataclass
+class Matches:
+    """How one image's int8 detections meet its fp32 detections (image_matches)."""
+
+    ref_scores: np.ndarray  # the fp32 detections at the ignore score or above
+    ref_boxes: np.ndarray
+    face: np.ndarray  # (n,) bool: which of them are faces (the rest are borderline)
+    faces: int
+    got_scores: np.ndarray | None  # the int8 detections, highest score first (None: there are none)
+    got_boxes: np.ndarray | None
+    iou: np.ndarray | None  # (int8, fp32) IoU
+    pairs: np.ndarray  # (m, 2) [int8 index, fp32 index]: an int8 detection that finds an fp32 face
+    counted: np.ndarray | None  # (int8,) bool: the int8 detections ranked_agreement counts (hits and false ones)
+
+
+def image_matches(ref, got, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE) -> Matches:
+    """The matching image_hits prices: fp32 detections below ignore_score are left out;
+    those from face_score up are faces, the rest borderline. The int8 detections in
+    score order find fp32 faces greedily at IoU >= AGREEMENT_IOU, as WIDER matches; one
+    on a borderline detection only, or a second on a found face that is also on a
+    borderline one, counts neither way; every other one is a false detection."""
     ref_scores = np.asarray(ref.scores, np.float64)
     ref_boxes = np.asarray(ref.boxes, np.float64).reshape(-1, 4)
     keep = ref_scores >= ignore_score  # lower fp32 detections play no part: leave them out of the IoUs
@@ -131,13 +164,12 @@ def image_hits(ref, got, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE, local
     faces = int(face.sum())
     got_scores = np.asarray(got.scores, np.float64)
     if len(got_scores) == 0:
-        return faces, None, None
+        return Matches(ref_scores, ref_boxes, face, faces, None, None, None, np.zeros((0, 2), np.int64), None)
     order = np.argsort(-got_scores, kind="stable")
     got_boxes = np.asarray(got.boxes, np.float64).reshape(-1, 4)[order]
     iou = iou_matrix(got_boxes, ref_boxes)
     on_face = (iou[:, face] >= AGREEMENT_IOU).any(axis=1) if face.any() else np.zeros(len(order), dtype=bool)
     on_borderline = (iou[:, borderline] >= AGREEMENT_IOU).any(axis=1) if borderline.any() else np.zeros(len(order), dtype=bool)
-    hit = np.zeros(len(order))
     counted = ~on_face & ~on_borderline  # far from every fp32 face: a false detection
     found = np.zeros(len(ref_scores), dtype=bool)
     pairs = []
@@ -149,12 +181,8 @@ def image_hits(ref, got, face_score=FACE_SCORE, ignore_score=IGNORE_SCORE, local
             pairs.append((k, i))
         else:
             counted[k] = not on_borderline[k]  # a second box on a found face, unless borderline
-    if pairs:
-        # a hit counts as much as WIDER would still count it (localisation.py): the
-        # rest of it is a false detection, as a box WIDER no longer matches is
-        k, i = np.array(pairs).T
-        hit[k] = match_credit(ref_boxes[i], got_boxes[k]) if localise else 1.0
-    return faces, got_scores[order][counted], hit[counted]
+    pairs = np.array(pairs, np.int64).reshape(-1, 2)
+    return Matches(ref_scores, ref_boxes, face, faces, got_scores[order], got_boxes, iou, pairs, counted)
 
 
 def ranked_ap(per_image) -> float:

@@ -119,9 +119,9 @@ def quantize(fp32_dir, out_dir=None, *, calib=None, count=DEFAULT_COUNT, method=
     rounding: how float weights become int8: "adaptive" (the default: each rounded down
     or up for the least layer output error on calibration activations, rounding.py) or
     "nearest" (each to its nearest level, as ncnn2int8).
-    check_on: what `keep_fp32="auto"` measures the AP lost on: "images" (the default: the
-    first calibration images as read), "views" (each of them mirrored, shifted or zoomed,
-    in turn) or "both" (mixed.check_views)."""
+    check_on: what `keep_fp32="auto"` measures the AP lost on: "views" (the default: the
+    first calibration images, each mirrored, shifted or zoomed, in turn), "images" (as
+    read) or "both" (mixed.check_views)."""
     started = time.monotonic()
     job = _check(fp32_dir, out_dir, calib, count, method, keep_fp32, eval_dir, table, threads, max_ap_loss, equalize,
                  bias_correction, target, float_order, rounding, check_on)

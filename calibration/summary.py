@@ -42,7 +42,9 @@ def summary(r: dict) -> str:
             f"{k} {ap['fp32'][k]:.4f} / {ap['int8'][k]:.4f}" for k in ("easy", "medium", "hard")))
         mp = r.get("mixed_precision")
         if mp:
-            lines.append(f"AP lost against fp32's own detections on the calibration images: {mp['ap_loss']:.4f} "
+            on = {"views": "views of the calibration images", "both": "the calibration images and views of them"}.get(
+                (mp.get("check") or {}).get("on"), "the calibration images")
+            lines.append(f"AP lost against fp32's own detections on {on}: {mp['ap_loss']:.4f} "
                          f"(at most {mp['max_ap_loss']}: {'met' if mp['met'] else 'NOT met'})")
     lines += target_lines(r)
     if lat.get("int8_ms") and lat.get("fp32_ms") and lat["int8_ms"] > 0.95 * lat["fp32_ms"]:

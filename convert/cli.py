@@ -54,7 +54,7 @@ def configure_parser(p):
     q.add_argument("--rounding", choices=("nearest", "adaptive"), default=None,
                    help="how weights become int8 (see facedge quantize --help)")
     q.add_argument("--check-on", choices=("images", "views", "both"), default=None,
-                   help="with --keep-fp32 auto: what the AP lost is measured on (default images; see facedge quantize --help)")
+                   help="with --keep-fp32 auto: what the AP lost is measured on (default views; see facedge quantize --help)")
 
 
 def missing_dependencies():

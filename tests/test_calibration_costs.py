@@ -266,3 +266,49 @@ def test_bench_says_where_int8_pays_per_thread_count():
     assert format_estimates([row]).endswith("1.000  int8 pays there at 1 thread only")
     assert format_estimates([dict(row, pays_at={"1": True, "4": True})]).endswith("1.000")
     assert format_estimates([dict(row, pays=False, pays_at=None)]).endswith("int8 does not pay there")
+
+
+def test_a_longer_prefix_that_costs_less_and_meets_the_budget_is_taken():
+    from facedge.calibration.mixed import CHEAPER_TRIALS, cheapest_within
+
+    # cost of the model with the first k layers float, k = 0..6 (a float layer between two
+    # float ones removes boundary passes: cost is not monotonic in k)
+    costs = [0.80, 0.85, 0.97, 0.90, 0.88, 1.05, 1.0]
+    ranked = list("abcdef")
+    cost_of = lambda names: costs[len(names)]  # noqa: E731
+    tried = []
+
+    def meets(k, ok=(3, 5, 6)):
+        tried.append(k)
+        return k in ok
+
+    assert cheapest_within(2, ranked, cost_of, meets) == 3 and tried == [4, 3]  # cheapest first: 0.88 fails, 0.90 meets
+    tried.clear()
+    assert cheapest_within(2, ranked, cost_of, lambda k: meets(k, ok=())) == 2 and tried == [4, 3]  # none meets: keep
+    assert cheapest_within(4, ranked, cost_of, lambda k: True) == 4  # nothing longer is cheaper
+    many = [1.0] + [0.5 + 0.01 * k for k in range(1, 10)]
+    assert CHEAPER_TRIALS == 3
+    tried.clear()
+    assert cheapest_within(0, list("abcdefghi"), lambda n: many[len(n)], lambda k: meets(k, ok=(9,))) == 0
+    assert tried == [1, 2, 3]  # at most CHEAPER_TRIALS trials
+
+
+def test_the_bisection_keeps_the_cheaper_longer_prefix_within_the_budget():
+    from facedge.calibration import mixed
+
+    class Trials:
+        def detector(self, scales, **options):
+            return 6 - len(scales)  # float layers
+
+    names = [f"l{i}" for i in range(6)]
+    losses = {0: 0.03, 1: 0.02, 2: 0.004, 3: 0.0045, 4: 0.003, 5: 0.002, 6: 0.0}
+    costs = [0.80, 0.85, 0.97, 0.90, 0.95, 1.05, 1.0]
+    orig = mixed.ranked_loss
+    mixed.ranked_loss = lambda det, ref, threads: losses[det]
+    try:
+        choice = mixed.choose_float_layers(Trials(), {n: None for n in names}, {n: 1.0 for n in names}, None, 1, 0.005,
+                                           ranked=names, cost_of=lambda fl: costs[len(fl)])
+    finally:
+        mixed.ranked_loss = orig
+    # the fewest meeting 0.005 are 2 (0.97); 3 float layers cost 0.90 and lose 0.0045: taken
+    assert choice.met and choice.kept == names[:3] and choice.loss == 0.0045

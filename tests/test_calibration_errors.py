@@ -193,3 +193,18 @@ def test_the_summary_says_when_int8_is_not_faster_here_and_why():
     if why:
         assert why in slower
     assert "note:" not in summary(_summary_report(4.0, 3.0))
+
+
+def test_the_summary_says_what_the_check_ran_on():
+    from facedge.calibration.summary import summary
+
+    def with_check(on):
+        r = _summary_report(4.0, 3.0)
+        r["wider_ap"] = {"fp32": {"easy": 0.8, "medium": 0.7, "hard": 0.5}, "int8": {"easy": 0.8, "medium": 0.7, "hard": 0.5}}
+        r["mixed_precision"] = {"ap_loss": 0.0036, "max_ap_loss": 0.005, "met": True, "check": {"on": on, "images": 120}}
+        return summary(r)
+
+    assert "AP lost against fp32's own detections on views of the calibration images: 0.0036 (at most 0.005: met)" \
+        in with_check("views")
+    assert "detections on the calibration images: 0.0036" in with_check("images")
+    assert "detections on the calibration images and views of them: 0.0036" in with_check("both")

@@ -99,7 +99,8 @@ def test_report_has_the_measurements(auto_run):
     order = mp["order"]["free"] + [n for n in mp["order"]["ranked"] if n not in mp["order"]["free"]]
     assert sorted(order) == sorted(rows) and mp["float_layers"] == order[:len(mp["float_layers"])]
     assert 0 < mp["face_score"] and 0 < mp["ignore_score"] < mp["face_score"]
-    assert mp["check"]["on"] == "images" and mp["check"]["images"] == COUNT and mp["check"]["faces"] > 0
+    assert mp["check"]["on"] == "views" and mp["check"]["images"] == COUNT and mp["check"]["faces"] > 0  # the default
+    assert "views: each mirrored, shifted or zoomed in turn" in (out / "report.md").read_text()
     assert report["settings"]["rounding"] == "adaptive"
     t = report["target"]
     assert t["board"] == "pi4" and t["cpu"] == "cortex-a72" and t["fallbacks"] == {}
@@ -117,16 +118,16 @@ def test_two_runs_give_byte_identical_table_and_model(auto_run, fp32_dir, calib_
     assert files(again) == files(out)
 
 
-def test_views_as_the_check_give_the_same_bytes_at_any_thread_count(fp32_dir, calib_dir, tmp_path):
-    """--check-on views: the check runs on the images mirrored, shifted or zoomed in turn;
+def test_the_images_as_read_as_the_check_give_the_same_bytes_at_any_thread_count(fp32_dir, calib_dir, tmp_path):
+    """--check-on images (the default is views): the check runs on the images as read;
     still deterministic."""
     runs = [quantize(fp32_dir, tmp_path / str(t), calib=calib_dir, count=8, method="kl", keep_fp32="auto",
-                     eval_dir=False, threads=t, check_on="views") for t in (2, 1)]
+                     eval_dir=False, threads=t, check_on="images") for t in (2, 1)]
     check = runs[0]["mixed_precision"]["check"]
-    assert check["on"] == "views" and check["images"] == 8 and check["faces"] > 0
-    assert runs[0]["settings"]["check_on"] == "views"
+    assert check["on"] == "images" and check["images"] == 8 and check["faces"] > 0
+    assert runs[0]["settings"]["check_on"] == "images"
     assert files(tmp_path / "2") == files(tmp_path / "1")
-    assert "views: each mirrored, shifted or zoomed in turn" in (tmp_path / "2" / "report.md").read_text()
+    assert "images as read" in (tmp_path / "2" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("method", ["minmax", "percentile", "aciq"])

@@ -26,8 +26,9 @@ def test_views_follow_the_images_in_turn():
 
 def test_images_as_read_views_or_both():
     imgs = images(5)
-    assert mixed.check_views(imgs, count=3) == imgs[:3]  # the default: the images as read
-    assert mixed.DEFAULT_CHECK_ON == "images"
+    assert mixed.check_views(imgs, "images", count=3) == imgs[:3]  # the images as read
+    assert mixed.DEFAULT_CHECK_ON == "views"
+    assert all(np.array_equal(d, v) for d, v in zip(mixed.check_views(imgs, count=3), mixed.check_views(imgs, "views", count=3)))
     both = mixed.check_views(imgs, "both", count=3)
     assert len(both) == 6 and all(b is i for b, i in zip(both[:3], imgs))
     assert all(np.array_equal(b, v) for b, v in zip(both[3:], mixed.check_views(imgs, "views", count=3)))
