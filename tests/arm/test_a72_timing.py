@@ -236,7 +236,7 @@ def test_one_thread_phases_are_priced_as_before():
     assert model.predict_ms(feat, 1000, slow, merge_gain=model.MERGE_GAIN) == apart
 
 
-def test_epochs_tool_finds_the_epochs_split_differently():
+def test_epochs_tool_finds_the_epochs_split_differently(tmp_path):
     epochs = importlib.import_module("bench.a72.timing.epochs")
     a = [[100, 0], [1000, 1000], [50, 0]]
     b = [[100, 1000], [1000, 0], [50, 0]]
@@ -244,6 +244,13 @@ def test_epochs_tool_finds_the_epochs_split_differently():
     assert epochs.differing_epochs([a, a]) == []
     # a profile with another epoch count: the extra epoch is reported
     assert [i for i, _ in epochs.differing_epochs([a, a[:2]])] == [2]
+    # the command line names a file it cannot use, and says why
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a profile\n")
+    with pytest.raises(SystemExit, match=r"bad.txt: not a readable tbprofile profile .*not a tbprofile format 3 file"):
+        epochs.main([str(bad)])
+    with pytest.raises(SystemExit, match=r"missing.txt.gz: no such profile"):
+        epochs.main([str(tmp_path / "missing.txt.gz")])
 
 
 def test_writeback_stores_become_a_store_and_an_add():

@@ -51,7 +51,10 @@ def differing_epochs(tables: list, min_insns: int = 2000) -> list:
 
 def estimates(path: Path, phase: int, threads: int, clock_mhz: float, balanced: bool, cpu: str = "cortex-a72"):
     """(profile, ms as cut, ms with late cuts merged) of one profiled phase."""
-    prof = read_profile(path)
+    try:
+        prof = read_profile(path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{path}: not a readable tbprofile profile ({e})") from None
     if phase not in prof.marks:
         raise SystemExit(f"{path}: no phase {phase} (marked phases: {prof.phases})")
     feat = features(prof, phase, cycles_of(prof, cpu, phase))
