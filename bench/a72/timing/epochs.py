@@ -21,8 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .estimate import cycles_of
-from .model import A72_PI4B, MERGE_GAIN, features, predict_ms
+from .estimate import phase_estimate
 from .profile import read_profile
 
 
@@ -57,10 +56,8 @@ def estimates(path: Path, phase: int, threads: int, clock_mhz: float, balanced: 
         raise SystemExit(f"{path}: not a readable tbprofile profile ({e})") from None
     if phase not in prof.marks:
         raise SystemExit(f"{path}: no phase {phase} (marked phases: {prof.phases})")
-    feat = features(prof, phase, cycles_of(prof, cpu, phase))
-    as_cut = predict_ms(feat, clock_mhz, A72_PI4B, balanced=balanced, threads=threads)
-    merged = predict_ms(feat, clock_mhz, A72_PI4B, balanced=balanced, threads=threads, merge_gain=MERGE_GAIN)
-    return prof, as_cut, merged
+    est = phase_estimate(prof, phase, threads, cpu, clock_mhz, balanced=balanced)
+    return prof, est["ms"], est["late_cuts_merged_ms"]
 
 
 def main(argv=None) -> int:
