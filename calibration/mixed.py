@@ -77,18 +77,26 @@ def check_views(images, on=DEFAULT_CHECK_ON, count=None, kinds=VIEW_KINDS) -> li
     return {"images": images, "views": views, "both": images + views}[on]
 
 
+def view_crop(kind, height, width):
+    """The part (x0, y0, x1, y1) of a height x width picture that a shift (cut by SHIFT of
+    its size at the left and top) or a zoom (its centre ZOOM of each side) keeps."""
+    if kind == "shift":
+        return int(round(width * SHIFT)), int(round(height * SHIFT)), width, height
+    if kind == "zoom":
+        ch, cw = max(1, int(height * ZOOM)), max(1, int(width * ZOOM))
+        y, x = (height - ch) // 2, (width - cw) // 2
+        return x, y, x + cw, y + ch
+    raise ValueError(f"view kind: expected shift or zoom, got {kind!r}")
+
+
 def view(image, kind):
-    """`image` (H, W, 3) mirrored, shifted (cut by SHIFT of its size at the left and top)
-    or zoomed (its centre ZOOM of each side)."""
+    """`image` (H, W, 3) mirrored, shifted or zoomed (view_crop)."""
     h, w = image.shape[:2]
     if kind == "mirror":
         out = image[:, ::-1]
-    elif kind == "shift":
-        out = image[int(round(h * SHIFT)):, int(round(w * SHIFT)):]
-    elif kind == "zoom":
-        ch, cw = max(1, int(h * ZOOM)), max(1, int(w * ZOOM))
-        y, x = (h - ch) // 2, (w - cw) // 2
-        out = image[y:y + ch, x:x + cw]
+    elif kind in ("shift", "zoom"):
+        x0, y0, x1, y1 = view_crop(kind, h, w)
+        out = image[y0:y1, x0:x1]
     else:
         raise ValueError(f"view kind: expected one of {', '.join(VIEW_KINDS)}, got {kind!r}")
     return np.ascontiguousarray(out)

@@ -39,14 +39,9 @@ def view_labels(gt, kind, height, width):
     keep = {s: np.asarray(gt.keep[s], bool).copy() for s in SETTINGS}
     if kind == "mirror":
         return dataclasses.replace(gt, boxes=np.column_stack([width - b[:, 0] - b[:, 2], b[:, 1:]]), keep=keep)
-    if kind == "shift":
-        x0, y0, x1, y1 = int(round(width * mixed.SHIFT)), int(round(height * mixed.SHIFT)), width, height
-    elif kind == "zoom":
-        ch, cw = max(1, int(height * mixed.ZOOM)), max(1, int(width * mixed.ZOOM))
-        y0, x0 = (height - ch) // 2, (width - cw) // 2
-        x1, y1 = x0 + cw, y0 + ch
-    else:
+    if kind not in ("shift", "zoom"):
         raise ValueError(f"view kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    x0, y0, x1, y1 = mixed.view_crop(kind, height, width)
     cx1, cy1 = np.clip(b[:, 0], x0, x1), np.clip(b[:, 1], y0, y1)
     cx2, cy2 = np.clip(b[:, 0] + b[:, 2], x0, x1), np.clip(b[:, 1] + b[:, 3], y0, y1)
     cut = (cx2 - cx1) * (cy2 - cy1) < CUT_SHARE * np.maximum(b[:, 2] * b[:, 3], 1e-9)
